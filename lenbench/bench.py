@@ -1,0 +1,97 @@
+"""Benchmark: seconds per GRPO step and evaluation tokens/s on the default testbed.
+
+    python -m lenbench.bench [--steps N] [--eval-problems N] [hydra overrides...]
+
+Composes the same config as `lenbench.run` (overrides apply), builds or reuses the base model,
+then times a short GRPO run (first step reported apart: it includes warm-up) and one sampled
+evaluation pass. Prints figures; tracks nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+def main(argv: list[str] | None = None) -> None:
+    import torch
+    from hydra import compose, initialize_config_dir
+    from transformers import TrainerCallback
+
+    from lenbench.config import load_run_config
+    from lenbench.data.testbed import load_testbed
+    from lenbench.evaluate import generate
+    from lenbench.models import check_model_source, policy_path
+    from lenbench.testbed.base_model import load_model
+    from lenbench.train.grpo import LenbenchGRPOTrainer, grpo_args
+    from lenbench.train.rewards import correctness_reward_func
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--steps", type=int, default=6, help="GRPO steps to time (default 6)")
+    parser.add_argument("--eval-problems", type=int, default=100, help="eval problems to generate for (default 100)")
+    parser.add_argument("overrides", nargs="*", help="Hydra overrides, as for lenbench.run")
+    args = parser.parse_args(argv)
+
+    conf = Path(__file__).resolve().parents[1] / "conf"
+    with initialize_config_dir(config_dir=str(conf), version_base="1.3"):
+        cfg = compose(config_name="config", overrides=[*args.overrides, f"trainer.max_steps={args.steps}"])
+    run = load_run_config(cfg)
+    check_model_source(run)
+    if run.trainer.torch_threads:
+        torch.set_num_threads(run.trainer.torch_threads)
+    data = load_testbed(run.dataset)
+    model, tokenizer = load_model(policy_path(run), run.model.dtype)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    model = model.to(device)
+
+    class StepTimer(TrainerCallback):
+        def __init__(self):
+            self.seconds: list[float] = []
+
+        def on_step_begin(self, *a, **k):
+            self.started = time.perf_counter()
+
+        def on_step_end(self, *a, **k):
+            self.seconds.append(time.perf_counter() - self.started)
+
+    timer = StepTimer()
+    with tempfile.TemporaryDirectory() as scratch:
+        trainer = LenbenchGRPOTrainer(
+            model=model,
+            reward_funcs=[correctness_reward_func(data.grader)],
+            args=grpo_args(run.trainer, Path(scratch), run.seed),
+            train_dataset=data.train,
+            processing_class=tokenizer,
+            callbacks=[timer],
+        )
+        trainer.train()
+    steady = timer.seconds[1:] or timer.seconds
+    params = sum(p.numel() for p in model.parameters())
+
+    prompts = list(data.eval["prompt"])[: args.eval_problems]
+    started = time.perf_counter()
+    completions = generate(
+        trainer.model, tokenizer, prompts, num_samples=run.eval.samples_per_problem, do_sample=True,
+        temperature=run.eval.temperature, top_p=run.eval.top_p, max_new_tokens=run.eval_max_new_tokens,
+        batch_size=run.eval.batch_size, desc="bench: eval",
+    )
+    eval_seconds = time.perf_counter() - started
+    tokens = sum(c.tokens for row in completions for c in row)
+
+    rollouts = run.trainer.prompts_per_step * run.trainer.num_generations
+    print(f"device={device} threads={torch.get_num_threads()} model={params / 1e6:.2f}M params")
+    print(f"grpo: {len(timer.seconds)} steps of {run.trainer.prompts_per_step} prompts x "
+          f"{run.trainer.num_generations} rollouts ({rollouts}), max {run.trainer.max_completion_length} tokens")
+    print(f"grpo: first step {timer.seconds[0]:.2f} s; steady {sum(steady) / len(steady):.2f} s/step "
+          f"(min {min(steady):.2f}, max {max(steady):.2f})")
+    print(f"eval: {len(prompts)} problems x {run.eval.samples_per_problem} samples, {tokens} tokens in "
+          f"{eval_seconds:.1f} s = {tokens / eval_seconds:.0f} tokens/s")
+
+
+if __name__ == "__main__":
+    main()

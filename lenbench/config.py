@@ -1,0 +1,298 @@
+"""Typed, validated run configuration.
+
+Hydra composes plain YAML from `conf/`; `load_run_config` turns the composed tree into these
+dataclasses (rejecting unknown keys and wrong types through OmegaConf's structured configs) and
+checks every range before anything is built. Every error names the field and what is allowed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from lenbench.errors import ConfigError, check_choice, check_range
+from lenbench.methods import METHODS
+from lenbench.methods.baselines import MethodConfig
+
+DATASETS = ("arith",)
+MODEL_SOURCES = ("testbed", "path")
+LOSS_TYPES = ("grpo", "dr_grpo", "dapo", "bnpo", "cispo", "sapo", "luspo")
+SCALE_REWARDS = ("group", "batch", "none")
+DTYPES = ("float32", "bfloat16", "float16")
+
+
+@dataclass
+class DatasetConfig:
+    """The built-in arith testbed (see lenbench.testbed.arith)."""
+
+    name: str = "arith"
+    """Dataset adapter; allowed: arith."""
+    min_difficulty: int = 1
+    """Smallest chain length k."""
+    max_difficulty: int = 6
+    """Largest chain length k."""
+    value_max: int = 99
+    """Every start number and intermediate value stays in [0, value_max]."""
+    operand_max: int = 9
+    """Largest right-hand operand of an operation."""
+    number_max: int = 511
+    """Numbers 0..number_max are tokens; must cover value_max + 3 and LAPO's plan lengths."""
+    p_verify: float = 0.35
+    """Probability of a redundant check after each step in the base model's SFT traces."""
+    p_self_correct: float = 0.08
+    """Probability that an SFT trace step is written wrong, then caught and fixed by a check."""
+    train_size: int = 2000
+    """RL training problems (train side of the split)."""
+    eval_per_difficulty: int = 50
+    """Held-out evaluation problems per difficulty (distinct, eval side of the split)."""
+    seed: int = 1234
+    """Seed of problem generation; train/eval/SFT problems derive from it."""
+
+    def validate(self) -> None:
+        check_choice("dataset.name", self.name, DATASETS)
+        check_range("dataset.min_difficulty", self.min_difficulty, low=1)
+        if self.max_difficulty < self.min_difficulty:
+            raise ConfigError(
+                f"dataset difficulty range is empty: min_difficulty={self.min_difficulty} > "
+                f"max_difficulty={self.max_difficulty}; allowed: 1 <= min_difficulty <= max_difficulty"
+            )
+        check_range("dataset.value_max", self.value_max, low=2)
+        check_range("dataset.operand_max", self.operand_max, low=2)
+        check_range("dataset.number_max", self.number_max, low=self.value_max + 3)
+        check_range("dataset.p_verify", self.p_verify, low=0.0, high=1.0)
+        check_range("dataset.p_self_correct", self.p_self_correct, low=0.0, high=1.0)
+        check_range("dataset.train_size", self.train_size, low=1)
+        check_range("dataset.eval_per_difficulty", self.eval_per_difficulty, low=1)
+
+    @property
+    def difficulties(self) -> list[int]:
+        return list(range(self.min_difficulty, self.max_difficulty + 1))
+
+
+@dataclass
+class ModelConfig:
+    """The policy's starting point: the testbed base model (built by SFT) or a local path."""
+
+    source: str = "testbed"
+    """`testbed`: build (or reuse) the testbed base model; `path`: load `path` from disk."""
+    path: Optional[str] = None
+    """Local model directory (source=path). Never downloaded."""
+    hidden_size: int = 128
+    """Testbed Llama: model width."""
+    num_layers: int = 4
+    """Testbed Llama: decoder layers."""
+    num_heads: int = 4
+    """Testbed Llama: attention heads (must divide hidden_size)."""
+    intermediate_size: int = 256
+    """Testbed Llama: MLP width."""
+    max_positions: int = 512
+    """Testbed Llama: longest prompt + completion."""
+    sft_examples: int = 20000
+    """Testbed SFT: number of verbose traces."""
+    sft_epochs: float = 3.0
+    """Testbed SFT: passes over the traces."""
+    sft_learning_rate: float = 3e-3
+    """Testbed SFT: peak learning rate (cosine schedule with warmup)."""
+    sft_batch_size: int = 64
+    """Testbed SFT: sequences per optimizer step."""
+    plan_fraction: float = 0.0
+    """Testbed SFT: fraction of traces opening with LAPO's plan sentence (true length)."""
+    sft_seed: int = 0
+    """Testbed SFT: initialization and data-order seed."""
+    cache_dir: str = "~/.cache/lenbench"
+    """Where built base models are kept, keyed by a hash of the testbed and SFT settings."""
+    dtype: str = "float32"
+    """Parameter dtype: float32, bfloat16 or float16."""
+
+    def validate(self) -> None:
+        check_choice("model.source", self.source, MODEL_SOURCES)
+        check_choice("model.dtype", self.dtype, DTYPES)
+        if self.source == "path" and not self.path:
+            raise ConfigError("model.path must be set when model.source=path")
+        for name in ("hidden_size", "num_layers", "num_heads", "intermediate_size", "max_positions"):
+            check_range(f"model.{name}", getattr(self, name), low=1)
+        if self.hidden_size % self.num_heads:
+            raise ConfigError(
+                f"model.num_heads={self.num_heads} must divide model.hidden_size={self.hidden_size}"
+            )
+        check_range("model.sft_examples", self.sft_examples, low=1)
+        check_range("model.sft_epochs", self.sft_epochs, low=0.0, low_inclusive=False)
+        check_range("model.sft_learning_rate", self.sft_learning_rate, low=0.0, low_inclusive=False)
+        check_range("model.sft_batch_size", self.sft_batch_size, low=1)
+        check_range("model.plan_fraction", self.plan_fraction, low=0.0, high=1.0)
+
+
+@dataclass
+class TrainerConfig:
+    """GRPO settings, passed to TRL's GRPOConfig (field names say which)."""
+
+    max_steps: int = 60
+    """Optimizer steps of RL training."""
+    learning_rate: float = 1e-3
+    """Peak learning rate."""
+    lr_scheduler_type: str = "constant"
+    """transformers scheduler name (constant, linear, cosine...)."""
+    warmup_steps: int = 0
+    """Learning-rate warmup steps."""
+    prompts_per_step: int = 8
+    """Distinct prompts per optimizer step; each gets num_generations rollouts."""
+    num_generations: int = 8
+    """Group size G: rollouts per prompt (>= 2, GRPO needs a group)."""
+    max_completion_length: int = 160
+    """Longest rollout in tokens; longer ones are truncated (and count as this long)."""
+    temperature: float = 1.0
+    """Sampling temperature of rollouts."""
+    top_p: float = 1.0
+    """Nucleus sampling mass of rollouts."""
+    beta: float = 0.0
+    """KL coefficient against the reference (starting) model; 0 disables the reference model."""
+    loss_type: str = "dapo"
+    """TRL loss aggregation: grpo, dr_grpo, dapo, bnpo, cispo, sapo, luspo."""
+    epsilon: float = 0.2
+    """Lower clipping range of the ratio."""
+    epsilon_high: Optional[float] = None
+    """Upper clipping range (DAPO clip-higher); None = epsilon."""
+    scale_rewards: str = "group"
+    """Advantage scaling: group, batch or none."""
+    num_iterations: int = 1
+    """Policy updates per generation batch (mu)."""
+    max_grad_norm: float = 1.0
+    """Gradient clipping norm."""
+    weight_decay: float = 0.0
+    """AdamW weight decay."""
+    bf16: bool = False
+    """bf16 mixed precision (GPU only)."""
+    gradient_checkpointing: bool = False
+    """Recompute activations to save memory (GPU only)."""
+    logging_steps: int = 1
+    """Log training metrics every this many steps."""
+    save_steps: int = 0
+    """Save a checkpoint every this many steps; 0 = no checkpoints."""
+    torch_threads: Optional[int] = None
+    """torch intra-op threads; None = torch's default (all cores)."""
+
+    def validate(self) -> None:
+        check_range("trainer.max_steps", self.max_steps, low=1)
+        check_range("trainer.learning_rate", self.learning_rate, low=0.0, low_inclusive=False)
+        check_range("trainer.warmup_steps", self.warmup_steps, low=0)
+        check_range("trainer.prompts_per_step", self.prompts_per_step, low=1)
+        check_range("trainer.num_generations", self.num_generations, low=2)
+        check_range("trainer.max_completion_length", self.max_completion_length, low=1)
+        check_range("trainer.temperature", self.temperature, low=0.0, low_inclusive=False)
+        check_range("trainer.top_p", self.top_p, low=0.0, high=1.0, low_inclusive=False)
+        check_range("trainer.beta", self.beta, low=0.0)
+        check_choice("trainer.loss_type", self.loss_type, LOSS_TYPES)
+        check_range("trainer.epsilon", self.epsilon, low=0.0, low_inclusive=False)
+        if self.epsilon_high is not None:
+            check_range("trainer.epsilon_high", self.epsilon_high, low=0.0, low_inclusive=False)
+        check_choice("trainer.scale_rewards", self.scale_rewards, SCALE_REWARDS)
+        check_range("trainer.num_iterations", self.num_iterations, low=1)
+        check_range("trainer.max_grad_norm", self.max_grad_norm, low=0.0, low_inclusive=False)
+        check_range("trainer.weight_decay", self.weight_decay, low=0.0)
+        check_range("trainer.logging_steps", self.logging_steps, low=1)
+        check_range("trainer.save_steps", self.save_steps, low=0)
+        if self.torch_threads is not None:
+            check_range("trainer.torch_threads", self.torch_threads, low=1)
+
+
+@dataclass
+class EvalConfig:
+    """Held-out evaluation after training."""
+
+    samples_per_problem: int = 4
+    """k of avg@k: sampled completions per problem for pass@1."""
+    temperature: float = 1.0
+    """Sampling temperature of the k samples."""
+    top_p: float = 1.0
+    """Nucleus sampling mass of the k samples."""
+    greedy: bool = True
+    """Also decode greedily once per problem (greedy accuracy, greedy tokens)."""
+    max_new_tokens: Optional[int] = None
+    """Longest completion; None = trainer.max_completion_length."""
+    batch_size: int = 128
+    """Prompts per generate call."""
+
+    def validate(self) -> None:
+        check_range("eval.samples_per_problem", self.samples_per_problem, low=1)
+        check_range("eval.temperature", self.temperature, low=0.0, low_inclusive=False)
+        check_range("eval.top_p", self.top_p, low=0.0, high=1.0, low_inclusive=False)
+        if self.max_new_tokens is not None:
+            check_range("eval.max_new_tokens", self.max_new_tokens, low=1)
+        check_range("eval.batch_size", self.batch_size, low=1)
+
+
+@dataclass
+class TrackingConfig:
+    """MLflow tracking."""
+
+    uri: str = "sqlite:///mlflow.db"
+    """Tracking store; the default is a sqlite file in the directory the command runs from."""
+    experiment: str = "lenbench"
+    """MLflow experiment name."""
+    run_name: Optional[str] = None
+    """Run name; None = method, key knobs and seed."""
+
+    def validate(self) -> None:
+        if not self.uri:
+            raise ConfigError("tracking.uri must be set (e.g. sqlite:///mlflow.db)")
+        if not self.experiment:
+            raise ConfigError("tracking.experiment must be a non-empty name")
+
+
+@dataclass
+class RunConfig:
+    """One job: method x model x dataset x trainer x eval, tracked in MLflow."""
+
+    method: MethodConfig
+    dataset: DatasetConfig = field(default_factory=DatasetConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    seed: int = 0
+    """Seed of initialization, sampling and data order for this run."""
+
+    @property
+    def eval_max_new_tokens(self) -> int:
+        return self.eval.max_new_tokens or self.trainer.max_completion_length
+
+
+SECTIONS: dict[str, type] = {
+    "dataset": DatasetConfig,
+    "model": ModelConfig,
+    "trainer": TrainerConfig,
+    "eval": EvalConfig,
+    "tracking": TrackingConfig,
+}
+
+
+def _typed(section: str, cls: type, node: Any) -> Any:
+    """Merge a composed config node onto its dataclass schema; errors name the field."""
+    try:
+        merged = OmegaConf.merge(OmegaConf.structured(cls), node if node is not None else {})
+        return OmegaConf.to_object(merged)
+    except OmegaConfBaseException as error:
+        key = getattr(error, "full_key", None) or getattr(error, "key", None) or "?"
+        allowed = ", ".join(f.name for f in cls.__dataclass_fields__.values())
+        reason = str(error).splitlines()[0]
+        raise ConfigError(
+            f"invalid config {section}.{key}: {reason}. Fields of '{section}': {allowed}"
+        ) from None
+
+
+def load_run_config(cfg: DictConfig | dict) -> RunConfig:
+    """Typed and range-checked RunConfig from a composed Hydra config. Raises ConfigError."""
+    cfg = cfg if isinstance(cfg, DictConfig) else OmegaConf.create(cfg)
+    method_node = cfg.get("method")
+    if method_node is None or "name" not in method_node:
+        raise ConfigError(f"method.name must be set; allowed: {', '.join(METHODS)}")
+    check_choice("method.name", method_node.name, METHODS)
+    sections = {name: _typed(name, cls, cfg.get(name)) for name, cls in SECTIONS.items()}
+    method = _typed("method", METHODS[method_node.name].config_class, method_node)
+    run = RunConfig(method=method, seed=int(cfg.get("seed", 0)), **sections)
+    for part in (run.method, *sections.values()):
+        part.validate()
+    return run

@@ -1,0 +1,84 @@
+"""Dataset adapter for the arith testbed: RL train set, held-out eval set, SFT traces."""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from dataclasses import dataclass
+
+from datasets import Dataset
+
+from lenbench.config import DatasetConfig
+from lenbench.testbed.arith import Problem, plan_words, sample_split, verbose_completion
+
+
+@dataclass
+class TaskData:
+    """What a run trains and evaluates on."""
+
+    train: Dataset
+    """Columns: prompt, answer, difficulty, oracle_length, problem_id."""
+    eval: Dataset
+    """Same columns; problems disjoint from train."""
+    grader: str
+    """How completions are graded (lenbench.grading.GRADERS)."""
+    eval_hash: str
+    """Hash of the eval problems: runs are comparable only when it matches."""
+
+
+def _rows(problems: list[Problem]) -> dict[str, list]:
+    return {
+        "prompt": [p.prompt() for p in problems],
+        "answer": [str(p.answer) for p in problems],
+        "difficulty": [p.difficulty for p in problems],
+        "oracle_length": [p.oracle_length for p in problems],
+        "problem_id": [p.key for p in problems],
+    }
+
+
+def _sample(cfg: DatasetConfig, count: int, split: str, unique: bool, difficulties=None) -> list[Problem]:
+    return sample_split(
+        cfg.seed,
+        count,
+        difficulties or cfg.difficulties,
+        cfg.value_max,
+        cfg.operand_max,
+        split,
+        unique,
+    )
+
+
+def eval_problems(cfg: DatasetConfig) -> list[Problem]:
+    """eval_per_difficulty distinct held-out problems for each difficulty, in difficulty order."""
+    problems: list[Problem] = []
+    for k in cfg.difficulties:
+        # each difficulty draws from its own stream so adding difficulties keeps the others fixed
+        shifted = DatasetConfig(**{**cfg.__dict__, "seed": cfg.seed * 1000 + k})
+        problems += _sample(shifted, cfg.eval_per_difficulty, "eval", unique=True, difficulties=[k])
+    return problems
+
+
+def load_testbed(cfg: DatasetConfig) -> TaskData:
+    train = _sample(cfg, cfg.train_size, "train", unique=False)
+    held_out = eval_problems(cfg)
+    digest = hashlib.sha256("\n".join(p.key for p in held_out).encode()).hexdigest()[:16]
+    return TaskData(Dataset.from_dict(_rows(train)), Dataset.from_dict(_rows(held_out)), "exact", digest)
+
+
+def sft_dataset(cfg: DatasetConfig, count: int, plan_fraction: float, seed: int) -> Dataset:
+    """Verbose prompt/completion traces on train-side problems for the base model's SFT.
+
+    A `plan_fraction` of the traces open with LAPO's plan sentence stating the true number of
+    tokens that follow it (EOS included).
+    """
+    shifted = DatasetConfig(**{**cfg.__dict__, "seed": cfg.seed + 7919 * (seed + 1)})
+    problems = _sample(shifted, count, "train", unique=False)
+    rng = random.Random(f"{cfg.seed}:{seed}:traces")
+    prompts, completions = [], []
+    for problem in problems:
+        words = verbose_completion(problem, rng, cfg.p_verify, cfg.p_self_correct, cfg.value_max)
+        if rng.random() < plan_fraction:
+            words = plan_words(len(words)) + words
+        prompts.append(problem.prompt())
+        completions.append(" " + " ".join(words))
+    return Dataset.from_dict({"prompt": prompts, "completion": completions})

@@ -1,0 +1,42 @@
+"""Errors that lenbench reports to the user as a message, not a traceback."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+
+class ConfigError(ValueError):
+    """A config value (or an input it points to) is invalid; the message names the field."""
+
+
+def check_choice(field: str, value: object, allowed: Iterable[object]) -> None:
+    allowed = list(allowed)
+    if value not in allowed:
+        names = ", ".join(repr(a) for a in allowed)
+        raise ConfigError(f"{field}={value!r} is not a known option; allowed: {names}")
+
+
+def check_range(
+    field: str,
+    value: float | int | None,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    low_inclusive: bool = True,
+    high_inclusive: bool = True,
+) -> None:
+    """Raise ConfigError unless low <= value <= high (bounds optional, open or closed)."""
+    if value is None:
+        raise ConfigError(f"{field} must be set")
+    too_low = low is not None and (value < low if low_inclusive else value <= low)
+    too_high = high is not None and (value > high if high_inclusive else value >= high)
+    if too_low or too_high:
+        left = "" if low is None else ("[" if low_inclusive else "(") + f"{low}, "
+        right = "" if high is None else f"{high}" + ("]" if high_inclusive else ")")
+        if low is None:
+            allowed = f"<{'=' if high_inclusive else ''} {high}"
+        elif high is None:
+            allowed = f">{'=' if low_inclusive else ''} {low}"
+        else:
+            allowed = f"in {left}{right}"
+        raise ConfigError(f"{field}={value!r} is out of range; allowed: {allowed}")

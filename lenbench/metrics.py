@@ -1,0 +1,66 @@
+"""Evaluation metrics, one definition each (see shared/docs/methods.md, "Metrics").
+
+Pure functions over plain sequences; pandas-free so methods and tests can use them directly.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from statistics import mean, median
+
+
+def pass_at_1(correct_by_problem: Sequence[Sequence[bool]]) -> float:
+    """avg@k: mean over problems of the mean correctness of that problem's k samples."""
+    if not correct_by_problem:
+        raise ValueError("pass_at_1 needs at least one problem")
+    return mean(mean(float(c) for c in samples) for samples in correct_by_problem)
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """Linear-interpolation percentile (numpy's default), q in [0, 100]."""
+    if not values:
+        raise ValueError("percentile of an empty sequence")
+    ordered = sorted(values)
+    position = (len(ordered) - 1) * q / 100.0
+    low, high = math.floor(position), math.ceil(position)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+def token_stats(lengths: Sequence[int], truncated: Sequence[bool]) -> dict[str, float]:
+    """Mean, median and p90 completion tokens (EOS included), and the truncation rate."""
+    if not lengths:
+        raise ValueError("token_stats needs at least one completion")
+    return {
+        "tokens_mean": float(mean(lengths)),
+        "tokens_median": float(median(lengths)),
+        "tokens_p90": float(percentile(lengths, 90)),
+        "truncation_rate": float(mean(float(t) for t in truncated)),
+    }
+
+
+def oracle_ratio(lengths: Sequence[int], oracle_lengths: Sequence[int]) -> float:
+    """Mean over samples of tokens / the minimal correct trace length of the same problem."""
+    if len(lengths) != len(oracle_lengths) or not lengths:
+        raise ValueError("oracle_ratio needs equally long, non-empty sequences")
+    return float(mean(length / oracle for length, oracle in zip(lengths, oracle_lengths, strict=True)))
+
+
+def token_reduction(tokens: float, tokens_base: float) -> float:
+    """1 - tokens / tokens_base, on the same problems and settings."""
+    return 1.0 - tokens / tokens_base
+
+
+def aes(
+    tokens: float,
+    accuracy: float,
+    tokens_base: float,
+    accuracy_base: float,
+    a: float = 1.0,
+    b: float = 3.0,
+    g: float = 5.0,
+) -> float:
+    """Accuracy-efficiency score (O1-Pruner form)."""
+    d_len = (tokens_base - tokens) / tokens_base
+    d_acc = (accuracy - accuracy_base) / accuracy_base
+    return a * d_len + b * abs(d_acc) if d_acc >= 0 else a * d_len - g * abs(d_acc)

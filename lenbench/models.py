@@ -1,0 +1,37 @@
+"""Where the policy comes from: the cached testbed base model, or a local model directory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from lenbench.config import RunConfig
+from lenbench.errors import ConfigError
+from lenbench.testbed.base_model import MARKER, base_model_dir, check_cached_model, ensure_base_model
+
+
+def check_model_source(run: RunConfig) -> None:
+    """Fail fast (before any compute) on a missing local model or an unusable testbed cache."""
+    if run.model.source == "path":
+        path = Path(run.model.path).expanduser()
+        if not (path / "config.json").is_file():
+            raise ConfigError(f"model.path={run.model.path!r} is not a local model directory (no config.json)")
+        return
+    cached = base_model_dir(run.dataset, run.model)
+    if (cached / MARKER).exists():
+        check_cached_model(cached)
+        return
+    root = Path(run.model.cache_dir).expanduser()
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        probe = root / ".write-test"
+        probe.touch()
+        probe.unlink()
+    except OSError as error:
+        raise ConfigError(f"model.cache_dir={run.model.cache_dir!r} is not writable ({error})") from None
+
+
+def policy_path(run: RunConfig) -> Path:
+    """Directory of the starting policy, building the testbed base model on first use."""
+    if run.model.source == "path":
+        return Path(run.model.path).expanduser()
+    return ensure_base_model(run.dataset, run.model)

@@ -1,0 +1,112 @@
+"""Hydra entry point: compose -> validate -> (build base) -> train -> evaluate -> log.
+
+    python -m lenbench.run                          # one job, defaults from conf/config.yaml
+    python -m lenbench.run -m method=base,grpo      # a multirun, one MLflow run per job
+
+Returns (accuracy, mean tokens) so sweepers can optimize it. Thin: it wires, it does not compute.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import hydra
+import torch
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, OmegaConf
+
+from lenbench.config import RunConfig, load_run_config
+from lenbench.errors import ConfigError
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never fetch weights or data from a hub
+
+
+def run_name(run: RunConfig) -> str:
+    return run.tracking.run_name or f"{run.method.name}-{run.dataset.name}-s{run.seed}"
+
+
+def job_output_dir() -> Path:
+    if HydraConfig.initialized():
+        return Path(HydraConfig.get().runtime.output_dir)
+    return Path("outputs/standalone")
+
+
+def train(run: RunConfig, model, tokenizer, data, out_dir: Path):
+    from lenbench.tracking import MlflowStepLogger
+    from lenbench.train.grpo import LenbenchGRPOTrainer, grpo_args
+    from lenbench.train.rewards import correctness_reward_func
+
+    trainer = LenbenchGRPOTrainer(
+        model=model,
+        reward_funcs=[correctness_reward_func(data.grader, run.method.correct_reward)],
+        args=grpo_args(run.trainer, out_dir / "trainer", run.seed),
+        train_dataset=data.train,
+        processing_class=tokenizer,
+        callbacks=[MlflowStepLogger()],
+    )
+    trainer.train()
+    return trainer.model
+
+
+def run_job(cfg: DictConfig) -> tuple[float, float]:
+    """One job end to end; every config error is raised before any model is built."""
+    from lenbench.methods import METHODS
+    from lenbench.models import check_model_source, policy_path
+
+    run = load_run_config(cfg)
+    check_model_source(run)
+    if run.trainer.torch_threads:
+        torch.set_num_threads(run.trainer.torch_threads)
+
+    import mlflow
+
+    from lenbench.data.testbed import load_testbed
+    from lenbench.evaluate import evaluate
+    from lenbench.testbed.base_model import load_model
+    from lenbench.tracking import log_table, tracked_run
+
+    data = load_testbed(run.dataset)
+    out_dir = job_output_dir()
+    resolved = OmegaConf.to_container(cfg, resolve=True)
+    tags = {
+        "method": run.method.name,
+        "dataset": run.dataset.name,
+        "seed": str(run.seed),
+        "eval_hash": data.eval_hash,
+        "output_dir": str(out_dir.resolve()),
+    }
+    with tracked_run(run.tracking, run_name(run), resolved, tags, OmegaConf.to_yaml(cfg, resolve=True)) as active:
+        path = policy_path(run)
+        model, tokenizer = load_model(path, run.model.dtype)
+        mlflow.set_tag("base_model", str(path))
+        if torch.cuda.is_available():
+            model = model.to("cuda")
+        if METHODS[run.method.name].trains:
+            model = train(run, model, tokenizer, data, out_dir)
+        result = evaluate(model, tokenizer, data.eval, data.grader, run.eval, run.eval_max_new_tokens, run.seed)
+        mlflow.log_metrics({f"eval/{key}": value for key, value in result.summary.items()})
+        for row in result.by_difficulty.to_dict("records"):
+            level = int(row.pop("difficulty"))
+            mlflow.log_metrics({f"eval/k{level}/{key}": value for key, value in row.items()})
+        log_table(result.samples, "eval/samples.csv")
+        log_table(result.by_difficulty, "eval/by_difficulty.csv")
+        accuracy, tokens = result.summary["accuracy"], result.summary["tokens_mean"]
+        print(result.by_difficulty.round(3).to_string(index=False))
+        print(
+            f"[lenbench] {run_name(run)}: pass@1={accuracy:.3f} tokens={tokens:.1f} | MLflow run "
+            f"{active.info.run_id} in experiment '{run.tracking.experiment}' at {run.tracking.uri}"
+        )
+    return accuracy, tokens
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="config")
+def main(cfg: DictConfig) -> tuple[float, float]:
+    try:
+        return run_job(cfg)
+    except ConfigError as error:
+        raise SystemExit(f"lenbench: config error: {error}") from None
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,143 @@
+"""The testbed base model: a small Llama trained from scratch by SFT on verbose traces.
+
+Built on first use and cached under `model.cache_dir/testbed/<hash>`, the hash covering every
+setting that changes the model (testbed generator, architecture, SFT). A build writes into a
+temporary directory and renames it into place, under a file lock, so concurrent jobs build once
+and a crashed build never leaves a half-written model behind. A finished build carries a
+`lenbench_base.json` marker; a cache directory with the marker but unreadable files is an error
+the user must resolve (the message says how), never silently rebuilt.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import tempfile
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+from filelock import FileLock
+from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+from lenbench.config import DatasetConfig, ModelConfig
+from lenbench.errors import ConfigError
+
+MARKER = "lenbench_base.json"
+FORMAT_VERSION = 1
+# Settings that do not change the base model (RL data sizes, where the cache lives, dtype at load).
+_NOT_IN_KEY = {"train_size", "eval_per_difficulty", "cache_dir", "dtype", "source", "path"}
+
+
+def cache_key(dataset: DatasetConfig, model: ModelConfig) -> str:
+    settings = {
+        "format": FORMAT_VERSION,
+        "dataset": {k: v for k, v in asdict(dataset).items() if k not in _NOT_IN_KEY},
+        "model": {k: v for k, v in asdict(model).items() if k not in _NOT_IN_KEY},
+    }
+    return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def base_model_dir(dataset: DatasetConfig, model: ModelConfig) -> Path:
+    return Path(model.cache_dir).expanduser() / "testbed" / cache_key(dataset, model)
+
+
+def check_cached_model(path: Path) -> None:
+    """Raise ConfigError if a finished build at `path` cannot be read back."""
+    hint = f"delete {path} to rebuild it, or point model.cache_dir elsewhere"
+    try:
+        json.loads((path / MARKER).read_text())
+        json.loads((path / "config.json").read_text())
+        AutoTokenizer.from_pretrained(path, local_files_only=True)
+        weights = path / "model.safetensors"
+        if not weights.is_file():
+            raise FileNotFoundError(weights)
+        from safetensors import safe_open
+
+        with safe_open(str(weights), framework="pt") as handle:
+            list(handle.keys())
+    except Exception as error:  # any unreadable piece makes the whole cache entry unusable
+        reason = f"{type(error).__name__}: {error}"
+        raise ConfigError(f"base model cache at {path} is unreadable ({reason}); {hint}") from None
+
+
+def new_model(model: ModelConfig, vocab_size: int, tokenizer) -> LlamaForCausalLM:
+    config = LlamaConfig(
+        vocab_size=vocab_size,
+        hidden_size=model.hidden_size,
+        intermediate_size=model.intermediate_size,
+        num_hidden_layers=model.num_layers,
+        num_attention_heads=model.num_heads,
+        num_key_value_heads=model.num_heads,
+        max_position_embeddings=model.max_positions,
+        tie_word_embeddings=True,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    torch.manual_seed(model.sft_seed)
+    return LlamaForCausalLM(config)
+
+
+def _build(dataset: DatasetConfig, model: ModelConfig, target: Path) -> None:
+    from lenbench.data.testbed import sft_dataset
+    from lenbench.testbed.tokenizer import build_tokenizer
+    from lenbench.train.sft import train_sft
+
+    tokenizer = build_tokenizer(dataset.number_max)
+    network = new_model(model, len(tokenizer), tokenizer)
+    traces = sft_dataset(dataset, model.sft_examples, model.plan_fraction, model.sft_seed)
+    params = sum(p.numel() for p in network.parameters())
+    print(f"[lenbench] building testbed base model ({params / 1e6:.2f}M params, {len(traces)} traces) -> {target}")
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory(dir=target.parent, prefix=".build-") as scratch:
+        stage = Path(scratch) / "model"
+        metrics = train_sft(
+            network,
+            tokenizer,
+            traces,
+            Path(scratch) / "sft",
+            epochs=model.sft_epochs,
+            learning_rate=model.sft_learning_rate,
+            batch_size=model.sft_batch_size,
+            max_length=model.max_positions,
+            seed=model.sft_seed,
+        )
+        network.generation_config.eos_token_id = tokenizer.eos_token_id
+        network.generation_config.pad_token_id = tokenizer.pad_token_id
+        network.save_pretrained(stage)
+        tokenizer.save_pretrained(stage)
+        marker = {
+            "key": target.name,
+            "parameters": params,
+            "build_seconds": round(time.perf_counter() - start, 1),
+            "sft_metrics": metrics,
+            "dataset": asdict(dataset),
+            "model": asdict(model),
+        }
+        (stage / MARKER).write_text(json.dumps(marker, indent=2))
+        stage.rename(target)
+    print(f"[lenbench] base model built in {marker['build_seconds']} s")
+
+
+def ensure_base_model(dataset: DatasetConfig, model: ModelConfig) -> Path:
+    """Path of the cached base model for these settings, building it first if needed."""
+    target = base_model_dir(dataset, model)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(target) + ".lock"):
+        if target.exists() and not (target / MARKER).exists():
+            shutil.rmtree(target)  # an interrupted build from an older layout: start over
+        if not target.exists():
+            _build(dataset, model, target)
+    check_cached_model(target)
+    return target
+
+
+def load_model(path: Path, dtype: str = "float32"):
+    """Model and tokenizer from a local directory, never from a hub."""
+    tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+    tokenizer.padding_side = "left"
+    network = AutoModelForCausalLM.from_pretrained(path, local_files_only=True, dtype=getattr(torch, dtype))
+    return network, tokenizer

@@ -1,0 +1,112 @@
+"""MLflow tracking: one run per job, with params, curves, eval metrics, artifacts and status.
+
+A job's run ends FINISHED on success, FAILED on an exception, KILLED on Ctrl-C or SIGTERM
+(what Slurm and submitit send on cancellation); it is never left RUNNING.
+"""
+
+from __future__ import annotations
+
+import signal
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import pandas as pd
+from transformers import TrainerCallback
+
+from lenbench.config import TrackingConfig
+
+
+class Terminated(KeyboardInterrupt):
+    """Raised in the main thread when the process receives SIGTERM."""
+
+
+def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """{'a': {'b': 1}} -> {'a.b': 1}; lists and None become strings."""
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(flatten(value, f"{name}."))
+        else:
+            flat[name] = value if isinstance(value, (int, float, str, bool)) else str(value)
+    return flat
+
+
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        raise Terminated(f"received signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@contextmanager
+def tracked_run(
+    cfg: TrackingConfig, run_name: str, params: dict[str, Any], tags: dict[str, str], resolved_yaml: str
+) -> Iterator[mlflow.ActiveRun]:
+    """Start an MLflow run, log params/config, and end it with the right status."""
+    mlflow.set_tracking_uri(cfg.uri)
+    mlflow.set_experiment(cfg.experiment)
+    run = mlflow.start_run(run_name=run_name, tags=tags)
+    try:
+        with _sigterm_as_interrupt():
+            mlflow.log_params(flatten(params))
+            mlflow.log_text(resolved_yaml, "config.yaml")
+            yield run
+    except KeyboardInterrupt:
+        mlflow.end_run(status="KILLED")
+        raise
+    except BaseException:
+        mlflow.end_run(status="FAILED")
+        raise
+    mlflow.end_run(status="FINISHED")
+
+
+def log_table(frame: pd.DataFrame, artifact_path: str) -> None:
+    """A DataFrame as a CSV artifact (name of the file = last part of artifact_path)."""
+    folder, _, name = artifact_path.rpartition("/")
+    with tempfile.TemporaryDirectory() as scratch:
+        path = Path(scratch) / name
+        frame.to_csv(path, index=False)
+        mlflow.log_artifact(str(path), artifact_path=folder or None)
+
+
+class MlflowStepLogger(TrainerCallback):
+    """Logs the trainer's numeric logs (reward, length, loss...) and step time to the active run."""
+
+    def __init__(self, prefix: str = "train/"):
+        self.prefix = prefix
+        self._step_started = 0.0
+        self._step_seconds: list[float] = []
+
+    def on_step_begin(self, args, state, control, **kwargs):
+        self._step_started = time.perf_counter()
+
+    def on_step_end(self, args, state, control, **kwargs):
+        self._step_seconds.append(time.perf_counter() - self._step_started)
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        metrics = {
+            f"{self.prefix}{key}".replace("(", "_").replace(")", "_"): float(value)
+            for key, value in (logs or {}).items()
+            if isinstance(value, (int, float)) and not isinstance(value, bool)
+        }
+        if self._step_seconds:
+            metrics[f"{self.prefix}step_seconds"] = sum(self._step_seconds) / len(self._step_seconds)
+            self._step_seconds.clear()
+        if metrics:
+            mlflow.log_metrics(metrics, step=state.global_step)

@@ -1,0 +1,22 @@
+"""Adapters from lenbench's pure reward maths to TRL reward functions.
+
+TRL calls a reward function with the batch's prompts, completions, completion token ids and
+every dataset column (here `answer`, `difficulty`, `oracle_length`, ...) as keyword lists.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from lenbench.grading import grade
+from lenbench.methods.baselines import correctness_rewards
+
+
+def correctness_reward_func(grader: str, correct_reward: float = 1.0) -> Callable[..., list[float]]:
+    """TRL reward function: correct_reward for a correct final answer, else 0."""
+
+    def correctness(prompts, completions, answer, **_) -> list[float]:
+        correct = [grade(completion, gold, grader) for completion, gold in zip(completions, answer, strict=True)]
+        return correctness_rewards(correct, correct_reward)
+
+    return correctness

@@ -1,0 +1,131 @@
+"""Bad input gets a clear error naming the field and what is allowed, before any compute."""
+
+import json
+
+import pytest
+from hydra.errors import ConfigCompositionException
+from omegaconf import OmegaConf
+
+from lenbench.config import load_run_config
+from lenbench.errors import ConfigError
+from lenbench.models import check_model_source
+from lenbench.testbed.base_model import MARKER, base_model_dir
+
+
+def test_default_config_composes_and_validates(compose):
+    run = load_run_config(compose())
+    assert run.method.name == "grpo" and run.dataset.name == "arith" and run.model.source == "testbed"
+    assert run.eval_max_new_tokens == run.trainer.max_completion_length
+
+
+@pytest.mark.parametrize("method", ["base", "grpo"])
+def test_every_method_option_composes(compose, method):
+    assert load_run_config(compose(f"method={method}")).method.name == method
+
+
+def test_micro_experiment_overrides_groups(compose):
+    run = load_run_config(compose("+experiment=micro"))
+    assert run.model.hidden_size == 32 and run.trainer.max_steps == 2 and run.dataset.max_difficulty == 3
+
+
+@pytest.mark.parametrize(
+    "override, field, allowed",
+    [
+        ("trainer.num_generations=1", "trainer.num_generations", ">= 2"),
+        ("trainer.learning_rate=0", "trainer.learning_rate", "> 0.0"),
+        ("trainer.learning_rate=-1e-4", "trainer.learning_rate", "> 0.0"),
+        ("trainer.max_completion_length=0", "trainer.max_completion_length", ">= 1"),
+        ("trainer.temperature=0", "trainer.temperature", "> 0.0"),
+        ("trainer.top_p=1.5", "trainer.top_p", "in (0.0, 1.0]"),
+        ("trainer.loss_type=ppo", "trainer.loss_type", "'dapo'"),
+        ("trainer.scale_rewards=max", "trainer.scale_rewards", "'group'"),
+        ("dataset.p_verify=1.5", "dataset.p_verify", "in [0.0, 1.0]"),
+        ("dataset.p_self_correct=-0.1", "dataset.p_self_correct", "in [0.0, 1.0]"),
+        ("model.plan_fraction=2", "model.plan_fraction", "in [0.0, 1.0]"),
+        ("eval.max_new_tokens=0", "eval.max_new_tokens", ">= 1"),
+        ("eval.samples_per_problem=0", "eval.samples_per_problem", ">= 1"),
+        ("model.sft_learning_rate=0", "model.sft_learning_rate", "> 0.0"),
+        ("model.num_heads=3", "model.num_heads", "divide"),
+        ("model.dtype=float8", "model.dtype", "'float32'"),
+        ("dataset.number_max=50", "dataset.number_max", ">= 102"),
+    ],
+)
+def test_out_of_range_values_name_field_and_allowed(compose, override, field, allowed):
+    with pytest.raises(ConfigError) as error:
+        load_run_config(compose(override))
+    assert field in str(error.value) and allowed in str(error.value)
+
+
+def test_empty_difficulty_range(compose):
+    with pytest.raises(ConfigError, match="difficulty range is empty.*min_difficulty=5 > max_difficulty=2"):
+        load_run_config(compose("dataset.min_difficulty=5", "dataset.max_difficulty=2"))
+
+
+def test_wrong_type_names_the_field(compose):
+    with pytest.raises(ConfigError, match=r"trainer\.max_steps.*Fields of 'trainer'"):
+        load_run_config(compose("trainer.max_steps=many"))
+
+
+def test_unknown_key_from_yaml_names_the_field(compose):
+    cfg = compose()
+    OmegaConf.set_struct(cfg, False)
+    cfg.trainer.lerning_rate = 0.1
+    with pytest.raises(ConfigError, match=r"trainer\.lerning_rate.*learning_rate"):
+        load_run_config(cfg)
+
+
+def test_unknown_method_name_lists_methods(compose):
+    cfg = compose()
+    OmegaConf.set_struct(cfg, False)
+    cfg.method.name = "ppo"
+    with pytest.raises(ConfigError, match="method.name='ppo'.*allowed: 'base', 'grpo'"):
+        load_run_config(cfg)
+
+
+def test_unknown_group_option_lists_available(compose):
+    with pytest.raises(ConfigCompositionException) as error:
+        compose("method=nope")
+    message = str(error.value)
+    assert "method/nope" in message and "base" in message and "grpo" in message
+
+
+def test_unknown_override_key_is_rejected(compose):
+    with pytest.raises(ConfigCompositionException, match="lerning_rate"):
+        compose("trainer.lerning_rate=0.1")
+
+
+def test_local_model_path_must_exist(compose, tmp_path):
+    run = load_run_config(compose("model=local", f"model.path={tmp_path / 'missing'}"))
+    with pytest.raises(ConfigError, match="model.path=.*not a local model directory"):
+        check_model_source(run)
+
+
+def test_unreadable_cache_is_a_clear_error(compose, tmp_path):
+    run = load_run_config(compose("+experiment=micro", f"model.cache_dir={tmp_path}"))
+    broken = base_model_dir(run.dataset, run.model)
+    broken.mkdir(parents=True)
+    (broken / MARKER).write_text(json.dumps({"key": broken.name}))
+    (broken / "config.json").write_text("{not json")
+    with pytest.raises(ConfigError, match=f"base model cache at {broken} is unreadable.*delete"):
+        check_model_source(run)
+
+
+def test_unwritable_cache_dir_is_a_clear_error(compose, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    run = load_run_config(compose("+experiment=micro", f"model.cache_dir={blocker}"))
+    with pytest.raises(ConfigError, match="model.cache_dir=.*not writable"):
+        check_model_source(run)
+
+
+def test_cli_config_error_is_a_message_and_creates_no_run(cli):
+    result = cli("+experiment=micro", "trainer.num_generations=1")
+    assert result.returncode != 0
+    assert "lenbench: config error: trainer.num_generations=1 is out of range; allowed: >= 2" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_cli_config_error_leaves_no_mlflow_run(cli, tmp_path):
+    result = cli("+experiment=micro", "dataset.p_verify=7")
+    assert result.returncode != 0 and "dataset.p_verify=7" in result.stderr
+    assert not (tmp_path / "mlflow.db").exists()  # nothing was started, so nothing is left RUNNING

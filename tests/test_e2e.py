@@ -1,0 +1,59 @@
+"""End-to-end: the real command on the micro testbed, read back through the MLflow API."""
+
+import mlflow
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+
+def test_multirun_base_and_grpo_land_in_mlflow(cli, tmp_path):
+    result = cli("-m", "+experiment=micro", "method=base,grpo")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.count("MLflow run") == 2  # each job says where its run went
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    runs = mlflow.search_runs(experiment_names=["lenbench"])
+    assert sorted(runs["tags.method"]) == ["base", "grpo"]
+    assert set(runs["status"]) == {"FINISHED"}
+    for column in ("metrics.eval/accuracy", "metrics.eval/tokens_mean", "metrics.eval/k1/tokens_mean"):
+        assert runs[column].notna().all(), column
+    assert (runs["metrics.eval/tokens_mean"] > 0).all()
+    assert runs["tags.eval_hash"].nunique() == 1  # both evaluated on the same problems
+    client = mlflow.MlflowClient()
+    for run_id, method in zip(runs.run_id, runs["tags.method"], strict=True):
+        artifacts = {a.path for a in client.list_artifacts(run_id, "eval")}
+        assert artifacts == {"eval/samples.csv", "eval/by_difficulty.csv"}
+        params = client.get_run(run_id).data.params
+        assert params["method.name"] == method and params["trainer.num_generations"] == "2"
+        curves = client.get_run(run_id).data.metrics
+        assert ("train/reward" in curves) == (method == "grpo")
+    grpo_id = runs.run_id[runs["tags.method"] == "grpo"].item()
+    assert len(client.get_metric_history(grpo_id, "train/step_seconds")) == 2  # one point per step
+
+
+def test_crash_during_training_marks_run_failed(compose, tmp_path, monkeypatch):
+    import lenbench.run as entry
+
+    def broken_train(*args, **kwargs):
+        raise RuntimeError("simulated crash in training")
+
+    monkeypatch.setattr(entry, "train", broken_train)
+    monkeypatch.chdir(tmp_path)
+    uri = f"sqlite:///{tmp_path / 'crash.db'}"
+    cfg = compose("+experiment=micro", "method=grpo", f"tracking.uri={uri}", "tracking.experiment=crash")
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        entry.run_job(cfg)
+    mlflow.set_tracking_uri(uri)
+    runs = mlflow.search_runs(experiment_names=["crash"])
+    assert list(runs["status"]) == ["FAILED"]
+
+
+def test_task_function_returns_accuracy_and_tokens(compose, tmp_path, monkeypatch):
+    import lenbench.run as entry
+
+    monkeypatch.chdir(tmp_path)
+    uri = f"sqlite:///{tmp_path / 'ret.db'}"
+    accuracy, tokens = entry.run_job(compose("+experiment=micro", "method=base", f"tracking.uri={uri}"))
+    mlflow.set_tracking_uri(uri)
+    run = mlflow.search_runs(experiment_names=["lenbench"]).iloc[0]
+    assert accuracy == run["metrics.eval/accuracy"] and tokens == run["metrics.eval/tokens_mean"]
+    assert 0.0 <= accuracy <= 1.0 and tokens >= 1

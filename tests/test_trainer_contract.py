@@ -1,0 +1,69 @@
+"""Guards on the TRL internals lenbench wraps, and the wrapper's plug points on a real micro run."""
+
+import inspect
+
+import torch
+from trl import GRPOTrainer
+
+from lenbench.config import load_run_config
+from lenbench.data.testbed import load_testbed
+from lenbench.models import policy_path
+from lenbench.testbed.base_model import load_model
+from lenbench.train.grpo import LenbenchGRPOTrainer, grpo_args
+from lenbench.train.rewards import correctness_reward_func
+
+
+def test_wrapped_trl_signatures_are_unchanged():
+    assert list(inspect.signature(GRPOTrainer._calculate_rewards).parameters) == [
+        "self", "inputs", "prompts", "completions", "completion_ids_list",
+    ]
+    assert list(inspect.signature(GRPOTrainer._generate_and_score_completions).parameters) == ["self", "inputs"]
+
+
+def test_correctness_reward_func_grades_each_completion():
+    reward = correctness_reward_func("exact", correct_reward=2.0)
+    completions = ["1 + 1 = 2 ; </think> answer 2", "1 + 1 = 3 ; </think> answer 3", "1 + 1 = 2 ;"]
+    assert reward(prompts=["p"] * 3, completions=completions, answer=["2", "2", "2"]) == [2.0, 0.0, 0.0]
+
+
+class RecordingHooks:
+    """Replaces the batch's rewards with a fixed pattern, so the micro model gets a learning signal."""
+
+    def __init__(self):
+        self.reward_shapes, self.batches = [], []
+
+    def after_rewards(self, trainer, rewards_per_func, inputs, completion_ids):
+        self.reward_shapes.append(tuple(rewards_per_func.shape))
+        assert len(completion_ids) == len(inputs) == rewards_per_func.shape[0]
+        pattern = torch.arange(rewards_per_func.shape[0], dtype=rewards_per_func.dtype) % 2
+        return pattern.unsqueeze(1).to(rewards_per_func.device)
+
+    def after_scoring(self, trainer, batch, inputs):
+        self.batches.append({k: v for k, v in batch.items() if isinstance(v, torch.Tensor)})
+        return batch
+
+
+def test_hooks_see_the_batch_and_their_rewards_train_the_model(compose, tmp_path):
+    run = load_run_config(compose("+experiment=micro"))
+    data = load_testbed(run.dataset)
+    model, tokenizer = load_model(policy_path(run))
+    before = [p.detach().clone() for p in model.parameters()]
+    hooks = RecordingHooks()
+    trainer = LenbenchGRPOTrainer(
+        model=model,
+        reward_funcs=[correctness_reward_func(data.grader)],
+        args=grpo_args(run.trainer, tmp_path, run.seed),
+        train_dataset=data.train,
+        processing_class=tokenizer,
+        hooks=hooks,
+    )
+    trainer.train()
+    group = run.trainer.prompts_per_step * run.trainer.num_generations
+    assert hooks.reward_shapes == [(group, 1)] * run.trainer.max_steps
+    advantages = hooks.batches[0]["advantages"]
+    # the hook's 0/1 rewards alternate inside every group of 2: mean 0.5, unbiased std sqrt(0.5),
+    # so |A| = 0.5 / 0.7071 = 0.7071, with the sign of reward - mean
+    expected = torch.tensor([-1.0, 1.0]).repeat(advantages.numel() // 2) * 0.5 / 0.5**0.5
+    assert torch.allclose(advantages, expected, atol=1e-3)
+    changed = any(not torch.equal(a, b) for a, b in zip(before, trainer.model.parameters(), strict=True))
+    assert changed
