@@ -28,8 +28,7 @@ def main(argv: list[str] | None = None) -> None:
     from lenbench.evaluate import generate
     from lenbench.models import check_model_source, policy_path
     from lenbench.testbed.base_model import load_model
-    from lenbench.train.grpo import LenbenchGRPOTrainer, grpo_args
-    from lenbench.train.rewards import correctness_reward_func
+    from lenbench.train.grpo import build_trainer
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=6, help="GRPO steps to time (default 6)")
@@ -61,14 +60,7 @@ def main(argv: list[str] | None = None) -> None:
 
     timer = StepTimer()
     with tempfile.TemporaryDirectory() as scratch:
-        trainer = LenbenchGRPOTrainer(
-            model=model,
-            reward_funcs=[correctness_reward_func(data.grader)],
-            args=grpo_args(run.trainer, Path(scratch), run.seed),
-            train_dataset=data.train,
-            processing_class=tokenizer,
-            callbacks=[timer],
-        )
+        trainer = build_trainer(run, model, tokenizer, data, Path(scratch), callbacks=[timer])
         trainer.train()
     steady = timer.seconds[1:] or timer.seconds
     params = sum(p.numel() for p in model.parameters())

@@ -40,7 +40,7 @@ class DatasetConfig:
     """Largest right-hand operand of an operation."""
     number_max: int = 511
     """Numbers 0..number_max are tokens; must cover value_max + 3 and LAPO's plan lengths."""
-    p_verify: float = 0.35
+    p_verify: float = 0.5
     """Probability of a redundant check after each step in the base model's SFT traces."""
     p_self_correct: float = 0.08
     """Probability that an SFT trace step is written wrong, then caught and fixed by a check."""
@@ -90,7 +90,7 @@ class ModelConfig:
     """Testbed Llama: MLP width."""
     max_positions: int = 512
     """Testbed Llama: longest prompt + completion."""
-    sft_examples: int = 20000
+    sft_examples: int = 14000
     """Testbed SFT: number of verbose traces."""
     sft_epochs: float = 3.0
     """Testbed SFT: passes over the traces."""
@@ -131,7 +131,7 @@ class TrainerConfig:
 
     max_steps: int = 60
     """Optimizer steps of RL training."""
-    learning_rate: float = 1e-3
+    learning_rate: float = 3e-5
     """Peak learning rate."""
     lr_scheduler_type: str = "constant"
     """transformers scheduler name (constant, linear, cosine...)."""
@@ -204,9 +204,9 @@ class EvalConfig:
 
     samples_per_problem: int = 4
     """k of avg@k: sampled completions per problem for pass@1."""
-    temperature: float = 1.0
-    """Sampling temperature of the k samples."""
-    top_p: float = 1.0
+    temperature: float = 0.6
+    """Sampling temperature of the k samples (0.6: the usual setting for reasoning models)."""
+    top_p: float = 0.95
     """Nucleus sampling mass of the k samples."""
     greedy: bool = True
     """Also decode greedily once per problem (greedy accuracy, greedy tokens)."""

@@ -34,17 +34,9 @@ def job_output_dir() -> Path:
 
 def train(run: RunConfig, model, tokenizer, data, out_dir: Path):
     from lenbench.tracking import MlflowStepLogger
-    from lenbench.train.grpo import LenbenchGRPOTrainer, grpo_args
-    from lenbench.train.rewards import correctness_reward_func
+    from lenbench.train.grpo import build_trainer
 
-    trainer = LenbenchGRPOTrainer(
-        model=model,
-        reward_funcs=[correctness_reward_func(data.grader, run.method.correct_reward)],
-        args=grpo_args(run.trainer, out_dir / "trainer", run.seed),
-        train_dataset=data.train,
-        processing_class=tokenizer,
-        callbacks=[MlflowStepLogger()],
-    )
+    trainer = build_trainer(run, model, tokenizer, data, out_dir / "trainer", callbacks=[MlflowStepLogger()])
     trainer.train()
     return trainer.model
 

@@ -129,3 +129,14 @@ def test_cli_config_error_leaves_no_mlflow_run(cli, tmp_path):
     result = cli("+experiment=micro", "dataset.p_verify=7")
     assert result.returncode != 0 and "dataset.p_verify=7" in result.stderr
     assert not (tmp_path / "mlflow.db").exists()  # nothing was started, so nothing is left RUNNING
+
+
+def test_yaml_defaults_match_the_documented_dataclass_defaults(compose):
+    from dataclasses import replace
+
+    from lenbench.config import DatasetConfig, EvalConfig, ModelConfig, TrackingConfig, TrainerConfig
+
+    run = load_run_config(compose())
+    assert run.dataset == DatasetConfig()
+    assert replace(run.model, cache_dir="~/.cache/lenbench") == ModelConfig()  # tests move the cache
+    assert run.trainer == TrainerConfig() and run.eval == EvalConfig() and run.tracking == TrackingConfig()

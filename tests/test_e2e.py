@@ -7,7 +7,8 @@ pytestmark = pytest.mark.e2e
 
 
 def test_multirun_base_and_grpo_land_in_mlflow(cli, tmp_path):
-    result = cli("-m", "+experiment=micro", "method=base,grpo")
+    # KL beta > 0: TRL builds the reference model from the saved base model on disk
+    result = cli("-m", "+experiment=micro", "method=base,grpo", "trainer.beta=0.01")
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.count("MLflow run") == 2  # each job says where its run went
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
@@ -26,6 +27,7 @@ def test_multirun_base_and_grpo_land_in_mlflow(cli, tmp_path):
         assert params["method.name"] == method and params["trainer.num_generations"] == "2"
         curves = client.get_run(run_id).data.metrics
         assert ("train/reward" in curves) == (method == "grpo")
+        assert ("train/kl" in curves) == (method == "grpo")
     grpo_id = runs.run_id[runs["tags.method"] == "grpo"].item()
     assert len(client.get_metric_history(grpo_id, "train/step_seconds")) == 2  # one point per step
 

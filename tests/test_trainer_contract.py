@@ -9,7 +9,7 @@ from lenbench.config import load_run_config
 from lenbench.data.testbed import load_testbed
 from lenbench.models import policy_path
 from lenbench.testbed.base_model import load_model
-from lenbench.train.grpo import LenbenchGRPOTrainer, grpo_args
+from lenbench.train.grpo import build_trainer
 from lenbench.train.rewards import correctness_reward_func
 
 
@@ -49,14 +49,7 @@ def test_hooks_see_the_batch_and_their_rewards_train_the_model(compose, tmp_path
     model, tokenizer = load_model(policy_path(run))
     before = [p.detach().clone() for p in model.parameters()]
     hooks = RecordingHooks()
-    trainer = LenbenchGRPOTrainer(
-        model=model,
-        reward_funcs=[correctness_reward_func(data.grader)],
-        args=grpo_args(run.trainer, tmp_path, run.seed),
-        train_dataset=data.train,
-        processing_class=tokenizer,
-        hooks=hooks,
-    )
+    trainer = build_trainer(run, model, tokenizer, data, tmp_path, hooks=hooks)
     trainer.train()
     group = run.trainer.prompts_per_step * run.trainer.num_generations
     assert hooks.reward_shapes == [(group, 1)] * run.trainer.max_steps

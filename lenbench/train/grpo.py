@@ -78,3 +78,18 @@ def grpo_args(cfg: TrainerConfig, output_dir: Path, seed: int) -> GRPOConfig:
         use_cpu=not torch.cuda.is_available(),
         log_completions=False,
     )
+
+
+def build_trainer(run, model, tokenizer, data, output_dir: Path, callbacks=(), hooks: MethodHooks | None = None):
+    """The GRPO trainer of a run: its method's rewards on the run's train split."""
+    from lenbench.train.rewards import reward_funcs_for
+
+    return LenbenchGRPOTrainer(
+        model=model,
+        reward_funcs=reward_funcs_for(run.method, data.grader),
+        args=grpo_args(run.trainer, output_dir, run.seed),
+        train_dataset=data.train,
+        processing_class=tokenizer,
+        callbacks=list(callbacks),
+        hooks=hooks,
+    )

@@ -20,3 +20,10 @@ def correctness_reward_func(grader: str, correct_reward: float = 1.0) -> Callabl
         return correctness_rewards(correct, correct_reward)
 
     return correctness
+
+
+def reward_funcs_for(method, grader: str) -> list[Callable[..., list[float]]]:
+    """The TRL reward functions of a training method."""
+    if method.name == "grpo":
+        return [correctness_reward_func(grader, method.correct_reward)]
+    raise ValueError(f"method {method.name!r} has no reward functions (it does not train)")
