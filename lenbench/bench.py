@@ -26,8 +26,7 @@ def main(argv: list[str] | None = None) -> None:
     from lenbench.config import load_run_config
     from lenbench.data.testbed import load_testbed
     from lenbench.evaluate import generate
-    from lenbench.models import check_model_source, policy_path
-    from lenbench.testbed.base_model import load_model
+    from lenbench.models import check_model_source, load_model, policy_path
     from lenbench.train.grpo import build_trainer
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

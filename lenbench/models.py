@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
 from lenbench.config import RunConfig
 from lenbench.errors import ConfigError
 from lenbench.testbed.base_model import MARKER, base_model_dir, check_cached_model, ensure_base_model
@@ -35,3 +38,11 @@ def policy_path(run: RunConfig) -> Path:
     if run.model.source == "path":
         return Path(run.model.path).expanduser()
     return ensure_base_model(run.dataset, run.model)
+
+
+def load_model(path: Path, dtype: str = "float32"):
+    """Model and tokenizer from a local directory, never from a hub; left padding for generation."""
+    tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+    tokenizer.padding_side = "left"
+    network = AutoModelForCausalLM.from_pretrained(path, local_files_only=True, dtype=getattr(torch, dtype))
+    return network, tokenizer

@@ -44,7 +44,7 @@ def train(run: RunConfig, model, tokenizer, data, out_dir: Path):
 def run_job(cfg: DictConfig) -> tuple[float, float]:
     """One job end to end; every config error is raised before any model is built."""
     from lenbench.methods import METHODS
-    from lenbench.models import check_model_source, policy_path
+    from lenbench.models import check_model_source, load_model, policy_path
 
     run = load_run_config(cfg)
     check_model_source(run)
@@ -55,8 +55,7 @@ def run_job(cfg: DictConfig) -> tuple[float, float]:
 
     from lenbench.data.testbed import load_testbed
     from lenbench.evaluate import evaluate
-    from lenbench.testbed.base_model import load_model
-    from lenbench.tracking import log_table, tracked_run
+    from lenbench.tracking import log_eval, tracked_run
 
     data = load_testbed(run.dataset)
     out_dir = job_output_dir()
@@ -77,12 +76,7 @@ def run_job(cfg: DictConfig) -> tuple[float, float]:
         if METHODS[run.method.name].trains:
             model = train(run, model, tokenizer, data, out_dir)
         result = evaluate(model, tokenizer, data.eval, data.grader, run.eval, run.eval_max_new_tokens, run.seed)
-        mlflow.log_metrics({f"eval/{key}": value for key, value in result.summary.items()})
-        for row in result.by_difficulty.to_dict("records"):
-            level = int(row.pop("difficulty"))
-            mlflow.log_metrics({f"eval/k{level}/{key}": value for key, value in row.items()})
-        log_table(result.samples, "eval/samples.csv")
-        log_table(result.by_difficulty, "eval/by_difficulty.csv")
+        log_eval(result)
         accuracy, tokens = result.summary["accuracy"], result.summary["tokens_mean"]
         print(result.by_difficulty.round(3).to_string(index=False))
         print(

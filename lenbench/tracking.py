@@ -85,6 +85,16 @@ def log_table(frame: pd.DataFrame, artifact_path: str) -> None:
         mlflow.log_artifact(str(path), artifact_path=folder or None)
 
 
+def log_eval(result) -> None:
+    """Eval metrics (`eval/<name>`, per difficulty `eval/k<level>/<name>`) and the eval tables."""
+    mlflow.log_metrics({f"eval/{key}": value for key, value in result.summary.items()})
+    for row in result.by_difficulty.to_dict("records"):
+        level = int(row.pop("difficulty"))
+        mlflow.log_metrics({f"eval/k{level}/{key}": value for key, value in row.items()})
+    log_table(result.samples, "eval/samples.csv")
+    log_table(result.by_difficulty, "eval/by_difficulty.csv")
+
+
 class MlflowStepLogger(TrainerCallback):
     """Logs the trainer's numeric logs (reward, length, loss...) and step time to the active run."""
 

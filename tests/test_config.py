@@ -140,3 +140,15 @@ def test_yaml_defaults_match_the_documented_dataclass_defaults(compose):
     assert run.dataset == DatasetConfig()
     assert replace(run.model, cache_dir="~/.cache/lenbench") == ModelConfig()  # tests move the cache
     assert run.trainer == TrainerConfig() and run.eval == EvalConfig() and run.tracking == TrackingConfig()
+
+
+def test_more_eval_problems_than_exist_is_a_config_error(compose):
+    from lenbench.data.testbed import load_testbed
+
+    run = load_run_config(
+        compose("dataset.max_difficulty=1", "dataset.value_max=5", "dataset.operand_max=2", "dataset.number_max=20",
+                "dataset.eval_per_difficulty=200")
+    )
+    expected = "dataset.eval_per_difficulty=200 is not possible.*problem space is too small"
+    with pytest.raises(ConfigError, match=expected):
+        load_testbed(run.dataset)

@@ -7,8 +7,7 @@ from trl import GRPOTrainer
 
 from lenbench.config import load_run_config
 from lenbench.data.testbed import load_testbed
-from lenbench.models import policy_path
-from lenbench.testbed.base_model import load_model
+from lenbench.models import load_model, policy_path
 from lenbench.train.grpo import build_trainer
 from lenbench.train.rewards import correctness_reward_func
 

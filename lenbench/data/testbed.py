@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datasets import Dataset
 
 from lenbench.config import DatasetConfig
+from lenbench.errors import ConfigError
 from lenbench.testbed.arith import Problem, plan_words, sample_split, verbose_completion
 
 
@@ -60,7 +61,13 @@ def eval_problems(cfg: DatasetConfig) -> list[Problem]:
 
 def load_testbed(cfg: DatasetConfig) -> TaskData:
     train = _sample(cfg, cfg.train_size, "train", unique=False)
-    held_out = eval_problems(cfg)
+    try:
+        held_out = eval_problems(cfg)
+    except ValueError as error:
+        raise ConfigError(
+            f"dataset.eval_per_difficulty={cfg.eval_per_difficulty} is not possible: {error}; lower it, "
+            "or raise dataset.value_max / dataset.operand_max / dataset.min_difficulty"
+        ) from None
     digest = hashlib.sha256("\n".join(p.key for p in held_out).encode()).hexdigest()[:16]
     return TaskData(Dataset.from_dict(_rows(train)), Dataset.from_dict(_rows(held_out)), "exact", digest)
 

@@ -179,7 +179,7 @@ def sample_split(
     rng = random.Random(f"{seed}:{split}")
     problems: list[Problem] = []
     seen: set[str] = set()
-    attempts, max_attempts = 0, 1000 * max(count, 1)
+    attempts, max_attempts = 0, 200 * count + 10_000
     while len(problems) < count:
         attempts += 1
         if attempts > max_attempts:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 from filelock import FileLock
-from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig, LlamaForCausalLM
+from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
 from lenbench.config import DatasetConfig, ModelConfig
 from lenbench.errors import ConfigError
@@ -133,11 +133,3 @@ def ensure_base_model(dataset: DatasetConfig, model: ModelConfig) -> Path:
             _build(dataset, model, target)
     check_cached_model(target)
     return target
-
-
-def load_model(path: Path, dtype: str = "float32"):
-    """Model and tokenizer from a local directory, never from a hub."""
-    tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
-    tokenizer.padding_side = "left"
-    network = AutoModelForCausalLM.from_pretrained(path, local_files_only=True, dtype=getattr(torch, dtype))
-    return network, tokenizer
