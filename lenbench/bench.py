@@ -21,12 +21,12 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 def main(argv: list[str] | None = None) -> None:
     import torch
     from hydra import compose, initialize_config_dir
-    from transformers import TrainerCallback
 
     from lenbench.config import load_run_config
     from lenbench.data.testbed import load_testbed
     from lenbench.evaluate import generate
     from lenbench.models import check_model_source, load_model, policy_path
+    from lenbench.tracking import StepTimer
     from lenbench.train.grpo import build_trainer
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -46,16 +46,6 @@ def main(argv: list[str] | None = None) -> None:
     model, tokenizer = load_model(policy_path(run), run.model.dtype)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     model = model.to(device)
-
-    class StepTimer(TrainerCallback):
-        def __init__(self):
-            self.seconds: list[float] = []
-
-        def on_step_begin(self, *a, **k):
-            self.started = time.perf_counter()
-
-        def on_step_end(self, *a, **k):
-            self.seconds.append(time.perf_counter() - self.started)
 
     timer = StepTimer()
     with tempfile.TemporaryDirectory() as scratch:

@@ -95,19 +95,27 @@ def log_eval(result) -> None:
     log_table(result.by_difficulty, "eval/by_difficulty.csv")
 
 
-class MlflowStepLogger(TrainerCallback):
+class StepTimer(TrainerCallback):
+    """Wall-clock seconds of every optimizer step, in order."""
+
+    def __init__(self):
+        self.seconds: list[float] = []
+        self._started = 0.0
+
+    def on_step_begin(self, args, state, control, **kwargs):
+        self._started = time.perf_counter()
+
+    def on_step_end(self, args, state, control, **kwargs):
+        self.seconds.append(time.perf_counter() - self._started)
+
+
+class MlflowStepLogger(StepTimer):
     """Logs the trainer's numeric logs (reward, length, loss...) and step time to the active run."""
 
     def __init__(self, prefix: str = "train/"):
+        super().__init__()
         self.prefix = prefix
-        self._step_started = 0.0
-        self._step_seconds: list[float] = []
-
-    def on_step_begin(self, args, state, control, **kwargs):
-        self._step_started = time.perf_counter()
-
-    def on_step_end(self, args, state, control, **kwargs):
-        self._step_seconds.append(time.perf_counter() - self._step_started)
+        self._logged_steps = 0
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         metrics = {
@@ -115,8 +123,9 @@ class MlflowStepLogger(TrainerCallback):
             for key, value in (logs or {}).items()
             if isinstance(value, (int, float)) and not isinstance(value, bool)
         }
-        if self._step_seconds:
-            metrics[f"{self.prefix}step_seconds"] = sum(self._step_seconds) / len(self._step_seconds)
-            self._step_seconds.clear()
+        recent = self.seconds[self._logged_steps :]
+        if recent:
+            metrics[f"{self.prefix}step_seconds"] = sum(recent) / len(recent)
+            self._logged_steps = len(self.seconds)
         if metrics:
             mlflow.log_metrics(metrics, step=state.global_step)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from datasets import Dataset
 
@@ -54,7 +54,7 @@ def eval_problems(cfg: DatasetConfig) -> list[Problem]:
     problems: list[Problem] = []
     for k in cfg.difficulties:
         # each difficulty draws from its own stream so adding difficulties keeps the others fixed
-        shifted = DatasetConfig(**{**cfg.__dict__, "seed": cfg.seed * 1000 + k})
+        shifted = replace(cfg, seed=cfg.seed * 1000 + k)
         problems += _sample(shifted, cfg.eval_per_difficulty, "eval", unique=True, difficulties=[k])
     return problems
 
@@ -78,7 +78,7 @@ def sft_dataset(cfg: DatasetConfig, count: int, plan_fraction: float, seed: int)
     A `plan_fraction` of the traces open with LAPO's plan sentence stating the true number of
     tokens that follow it (EOS included).
     """
-    shifted = DatasetConfig(**{**cfg.__dict__, "seed": cfg.seed + 7919 * (seed + 1)})
+    shifted = replace(cfg, seed=cfg.seed + 7919 * (seed + 1))
     problems = _sample(shifted, count, "train", unique=False)
     rng = random.Random(f"{cfg.seed}:{seed}:traces")
     prompts, completions = [], []
