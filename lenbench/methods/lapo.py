@@ -1,0 +1,137 @@
+"""LAPO (arXiv 2507.15758) maths: stage-1 band reward, length table, stage-2 Gaussian reward.
+
+Pure functions and a small state object; no TRL, no I/O. Follows shared/docs/methods.md and
+avoids the reference code's defects:
+- one reward per rollout (the reference returned two);
+- the length table never lets a visit with no correct rollout overwrite a prompt's statistics
+  (the reference wrote 0), and keeps a bounded history rather than only the last visit;
+- prompts never solved have *no* target (None), never a magic 4096;
+- the stage-2 length is counted after the plan sentence.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from statistics import mean, median
+
+from lenbench.metrics import percentile
+
+TARGET_STATS = ("median", "mean")
+WINDOWS = ("group", "history")
+
+
+def length_band(
+    correct_lengths: Sequence[int], low_pct: float = 30.0, high_pct: float = 70.0
+) -> tuple[float, float] | None:
+    """[L_lo, L_hi] = percentiles of the correct lengths; None when < 2 lengths or L_lo == L_hi."""
+    if len(correct_lengths) < 2:
+        return None
+    low, high = percentile(correct_lengths, low_pct), percentile(correct_lengths, high_pct)
+    return None if low == high else (low, high)
+
+
+def band_reward(length: float, band: tuple[float, float], tau: float) -> float:
+    """1 inside [L_lo, L_hi], else max(0, 1 - d / tau) with d the distance to the nearer edge."""
+    low, high = band
+    if low <= length <= high:
+        return 1.0
+    distance = low - length if length < low else length - high
+    return max(0.0, 1.0 - distance / tau)
+
+
+def stage1_rewards(
+    lengths: Sequence[int],
+    correct: Sequence[bool],
+    band_lengths: Sequence[int],
+    alpha: float,
+    tau: float,
+    low_pct: float = 30.0,
+    high_pct: float = 70.0,
+) -> list[float]:
+    """R1 = c + alpha * c * r_len1 for each rollout of one prompt.
+
+    `band_lengths` are the correct lengths the band is computed from: the current group's
+    (window `group`, the reference) or the prompt's history (window `history`).
+    """
+    band = length_band(band_lengths, low_pct, high_pct)
+    rewards = []
+    for length, c in zip(lengths, correct, strict=True):
+        bonus = band_reward(length, band, tau) if (c and band is not None) else 0.0
+        rewards.append(float(c) + alpha * float(c) * bonus)
+    return rewards
+
+
+def gaussian_length_reward(length: float, target: float, sigma: float) -> float:
+    """r_len2 = exp(-(L - n)^2 / (2 sigma^2))."""
+    return math.exp(-((length - target) ** 2) / (2.0 * sigma**2))
+
+
+def stage2_rewards(
+    lengths: Sequence[int], correct: Sequence[bool], target: float | None, beta: float, sigma: float
+) -> list[float]:
+    """R2 = c + beta * c * r_len2; lengths counted after the plan sentence.
+
+    A prompt with no target (never solved in stage 1) gets correctness only: the documented
+    fallback, instead of the reference's magic n = 4096.
+    """
+    return [
+        float(c) + (beta * gaussian_length_reward(length, target, sigma) if (c and target is not None) else 0.0)
+        for length, c in zip(lengths, correct, strict=True)
+    ]
+
+
+def parse_plan(words: Sequence[str], prefix: Sequence[str], suffix: Sequence[str]) -> tuple[int | None, int]:
+    """(declared n, number of plan tokens) from a completion that should open with a plan.
+
+    The plan is `prefix n suffix` at the start of `words` (in `self` mode the prompt already
+    holds `prefix`, so pass `prefix=()`). Returns (None, 0) when the completion does not open
+    with a well-formed plan: then the whole completion counts as reasoning.
+    """
+    head = len(prefix)
+    if list(words[:head]) != list(prefix) or len(words) < head + 1 + len(suffix):
+        return None, 0
+    number = words[head]
+    if not number.isdigit() or list(words[head + 1 : head + 1 + len(suffix)]) != list(suffix):
+        return None, 0
+    return int(number), head + 1 + len(suffix)
+
+
+@dataclass
+class LengthTable:
+    """Per-prompt lengths of correct rollouts, across visits, with a bounded history."""
+
+    history_size: int = 64
+    """Most recent correct lengths kept per prompt."""
+    lengths: dict[str, deque] = field(default_factory=dict)
+
+    def update(self, prompt_id: str, correct_lengths: Sequence[int]) -> None:
+        """Record a visit; a visit with no correct rollout changes nothing."""
+        if not correct_lengths:
+            return
+        self.lengths.setdefault(prompt_id, deque(maxlen=self.history_size)).extend(int(n) for n in correct_lengths)
+
+    def band_lengths(self, prompt_id: str, group_correct_lengths: Sequence[int], window: str) -> list[int]:
+        """The lengths the band is computed from (call after `update` for this visit)."""
+        if window == "group":
+            return list(group_correct_lengths)
+        if window == "history":
+            return list(self.lengths.get(prompt_id, ()))
+        raise ValueError(f"unknown window {window!r}; allowed: {', '.join(WINDOWS)}")
+
+    def target(self, prompt_id: str, stat: str = "median") -> float | None:
+        """n(q): median (or mean) of the prompt's correct lengths; None if never solved."""
+        stored = self.lengths.get(prompt_id)
+        if not stored:
+            return None
+        if stat == "median":
+            return float(median(stored))
+        if stat == "mean":
+            return float(mean(stored))
+        raise ValueError(f"unknown target statistic {stat!r}; allowed: {', '.join(TARGET_STATS)}")
+
+    def targets(self, stat: str = "median") -> dict[str, float]:
+        """n(q) for every prompt solved at least once."""
+        return {prompt_id: self.target(prompt_id, stat) for prompt_id in self.lengths}

@@ -1,0 +1,114 @@
+"""LAPO maths on hand-computed cases (shared/docs/methods.md, LAPO section)."""
+
+import math
+
+import pytest
+
+from lenbench.methods.lapo import (
+    LengthTable,
+    band_reward,
+    gaussian_length_reward,
+    length_band,
+    parse_plan,
+    stage1_rewards,
+    stage2_rewards,
+)
+from lenbench.testbed.arith import PLAN_PREFIX, PLAN_SUFFIX
+
+
+def test_length_band_percentiles():
+    # 30th: position 0.3 * 4 = 1.2 -> 20 + 0.2 * 10 = 22; 70th: 2.8 -> 30 + 0.8 * 10 = 38
+    assert length_band([50, 10, 40, 20, 30]) == pytest.approx((22.0, 38.0))
+
+
+def test_length_band_needs_two_distinct_lengths():
+    assert length_band([30]) is None
+    assert length_band([]) is None
+    assert length_band([20, 20, 20]) is None  # L_lo == L_hi
+
+
+@pytest.mark.parametrize(
+    "length, expected",
+    [(30, 1.0), (22, 1.0), (38, 1.0), (12, 0.9), (88, 0.5), (238, 0.0), (0, 0.78)],
+)
+def test_band_reward(length, expected):
+    # band [22, 38], tau 100: 12 is 10 below -> 0.9; 88 is 50 above -> 0.5; 238 -> max(0, -1) = 0
+    assert band_reward(length, (22.0, 38.0), tau=100) == pytest.approx(expected)
+
+
+def test_stage1_mixed_group():
+    lengths, correct = [10, 20, 30, 40, 50], [True, True, True, True, False]
+    # band from the correct lengths [10, 20, 30, 40]: 30th = 10 + 0.9 * 10 = 19, 70th = 30 + 0.1 * 10 = 31
+    # L=10 and L=40 are 9 outside: r = 1 - 9/100 = 0.91 -> R = 1 + 0.7 * 0.91 = 1.637; inside: 1.7
+    rewards = stage1_rewards(lengths, correct, band_lengths=[10, 20, 30, 40], alpha=0.7, tau=100)
+    assert rewards == pytest.approx([1.637, 1.7, 1.7, 1.637, 0.0])
+
+
+def test_stage1_fewer_than_two_correct_has_no_length_term():
+    rewards = stage1_rewards([10, 90, 160], [True, False, False], band_lengths=[10], alpha=0.7, tau=100)
+    assert rewards == [1.0, 0.0, 0.0]
+
+
+def test_stage1_equal_correct_lengths_have_no_length_term():
+    rewards = stage1_rewards([20, 20, 70], [True, True, False], band_lengths=[20, 20], alpha=0.7, tau=100)
+    assert rewards == [1.0, 1.0, 0.0]
+
+
+def test_stage1_unsolved_and_truncated_rollouts_get_zero():
+    # a truncated rollout counts as max length (160) and has no answer: wrong, no reward, not in the band
+    assert stage1_rewards([160, 160, 45], [False, False, False], band_lengths=[], alpha=0.7, tau=100) == [0.0] * 3
+
+
+def test_gaussian_length_reward():
+    assert gaussian_length_reward(40, 40, sigma=120) == 1.0
+    assert gaussian_length_reward(160, 40, sigma=120) == pytest.approx(math.exp(-0.5))  # one sigma away
+
+
+def test_stage2_rewards():
+    rewards = stage2_rewards([40, 160, 40], [True, True, False], target=40, beta=0.8, sigma=120)
+    assert rewards == pytest.approx([1.8, 1 + 0.8 * math.exp(-0.5), 0.0])
+
+
+def test_stage2_prompt_without_target_is_correctness_only():
+    assert stage2_rewards([40, 3000], [True, False], target=None, beta=0.8, sigma=120) == [1.0, 0.0]
+
+
+def test_parse_plan_prompt_and_self_forms():
+    words = "I will answer the question with 23 tokens . 3 + 4 = 7 ;".split()
+    assert parse_plan(words, PLAN_PREFIX, PLAN_SUFFIX) == (23, 9)
+    # self mode: the prompt already holds the prefix; the completion starts at the number
+    assert parse_plan("23 tokens . 3 + 4 = 7 ;".split(), (), PLAN_SUFFIX) == (23, 3)
+    assert parse_plan("3 + 4 = 7 ;".split(), PLAN_PREFIX, PLAN_SUFFIX) == (None, 0)
+    assert parse_plan("many tokens . 3".split(), (), PLAN_SUFFIX) == (None, 0)
+    assert parse_plan("23 words . 3".split(), (), PLAN_SUFFIX) == (None, 0)
+
+
+def test_length_table_never_overwritten_by_unsolved_visit():
+    table = LengthTable()
+    table.update("q", [10, 30])
+    table.update("q", [])  # the reference wrote 0 here
+    assert table.target("q", "median") == 20.0 and table.target("q", "mean") == 20.0
+    table.update("q", [50, 70])
+    # history [10, 30, 50, 70]: median 40, mean 40; a skewed visit separates the two statistics
+    table.update("q", [200])
+    assert table.target("q", "median") == 50.0 and table.target("q", "mean") == 72.0
+
+
+def test_length_table_bounded_history_and_unsolved_prompts():
+    table = LengthTable(history_size=2)
+    table.update("q", [10, 30, 50])
+    assert list(table.lengths["q"]) == [30, 50] and table.target("q") == 40.0
+    assert table.target("never-solved") is None  # no target, never a magic 4096
+    assert table.targets() == {"q": 40.0}
+
+
+def test_length_table_windows():
+    table = LengthTable()
+    table.update("q", [10, 20])
+    table.update("q", [30])
+    assert table.band_lengths("q", [30], "group") == [30]
+    assert table.band_lengths("q", [30], "history") == [10, 20, 30]
+    with pytest.raises(ValueError, match="allowed: group, history"):
+        table.band_lengths("q", [30], "all")
+    with pytest.raises(ValueError, match="allowed: median, mean"):
+        table.target("q", "mode")
