@@ -112,3 +112,27 @@ def test_length_table_windows():
         table.band_lengths("q", [30], "all")
     with pytest.raises(ValueError, match="allowed: median, mean"):
         table.target("q", "mode")
+
+
+def test_stage1_batch_groups_by_prompt_and_keeps_history():
+    from lenbench.methods.lapo import stage1_batch
+
+    table = LengthTable()
+    # two prompts interleaved in one batch; p1 has correct lengths [10, 20, 30, 40], p2 none
+    prompt_ids = ["p1", "p2", "p1", "p2", "p1", "p1"]
+    lengths = [10, 99, 20, 50, 30, 40]
+    correct = [True, False, True, False, True, True]
+    batch = stage1_batch(table, prompt_ids, lengths, correct, alpha=0.7, tau=100, window="group")
+    # p1's band is [19, 31] (see test_stage1_mixed_group): 10 and 40 are 9 outside -> 1.637; 20, 30 -> 1.7
+    assert batch.rewards == pytest.approx([1.637, 0.0, 1.7, 0.0, 1.7, 1.637])
+    assert batch.band_hit_rate == 0.5  # 2 of p1's 4 correct rollouts inside the band
+    assert table.target("p1") == 25.0 and table.target("p2") is None
+    # a second visit of p1 with one correct rollout: no band from the group alone ...
+    again = stage1_batch(table, ["p1", "p1"], [60, 70], [True, False], alpha=0.7, tau=100, window="group")
+    assert again.rewards == [1.0, 0.0] and again.band_hit_rate is None
+    # ... but with window=history the band comes from [10, 20, 30, 40, 60]: 30th at position 1.2 = 22,
+    # 70th at position 2.8 = 30 + 0.8 * 10 = 38, so L=60 is 22 above: 1 + 0.7 * 0.78 = 1.546
+    table_h = LengthTable()
+    stage1_batch(table_h, prompt_ids, lengths, correct, alpha=0.7, tau=100, window="history")
+    history = stage1_batch(table_h, ["p1", "p1"], [60, 70], [True, False], alpha=0.7, tau=100, window="history")
+    assert history.rewards == pytest.approx([1.546, 0.0])

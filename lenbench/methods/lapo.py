@@ -135,3 +135,47 @@ class LengthTable:
     def targets(self, stat: str = "median") -> dict[str, float]:
         """n(q) for every prompt solved at least once."""
         return {prompt_id: self.target(prompt_id, stat) for prompt_id in self.lengths}
+
+
+@dataclass
+class Stage1Batch:
+    """Stage-1 rewards of one batch, with what the trainer logs about them."""
+
+    rewards: list[float]
+    band_hit_rate: float | None
+    """Fraction of correct rollouts inside their prompt's band (None: no band in the batch)."""
+
+
+def stage1_batch(
+    table: LengthTable,
+    prompt_ids: Sequence[str],
+    lengths: Sequence[int],
+    correct: Sequence[bool],
+    *,
+    alpha: float,
+    tau: float,
+    window: str,
+    low_pct: float = 30.0,
+    high_pct: float = 70.0,
+) -> Stage1Batch:
+    """R1 for a whole batch: rollouts grouped by prompt, the table updated once per prompt visit."""
+    groups: dict[str, list[int]] = {}
+    for index, prompt_id in enumerate(prompt_ids):
+        groups.setdefault(prompt_id, []).append(index)
+    rewards = [0.0] * len(prompt_ids)
+    hits = in_band_checked = 0
+    for prompt_id, indices in groups.items():
+        group_lengths = [lengths[i] for i in indices]
+        group_correct = [bool(correct[i]) for i in indices]
+        correct_lengths = [n for n, c in zip(group_lengths, group_correct, strict=True) if c]
+        table.update(prompt_id, correct_lengths)
+        band_lengths = table.band_lengths(prompt_id, correct_lengths, window)
+        for i, reward in zip(indices, stage1_rewards(
+            group_lengths, group_correct, band_lengths, alpha, tau, low_pct, high_pct
+        ), strict=True):
+            rewards[i] = reward
+        band = length_band(band_lengths, low_pct, high_pct)
+        if band is not None:
+            hits += sum(band[0] <= n <= band[1] for n in correct_lengths)
+            in_band_checked += len(correct_lengths)
+    return Stage1Batch(rewards, hits / in_band_checked if in_band_checked else None)
