@@ -136,3 +136,65 @@ def test_stage1_batch_groups_by_prompt_and_keeps_history():
     stage1_batch(table_h, prompt_ids, lengths, correct, alpha=0.7, tau=100, window="history")
     history = stage1_batch(table_h, ["p1", "p1"], [60, 70], [True, False], alpha=0.7, tau=100, window="history")
     assert history.rewards == pytest.approx([1.546, 0.0])
+
+
+def test_stage2_prompts_for_both_plan_modes():
+    from lenbench.methods.lapo import stage2_prompt
+
+    prompt = "compute 3 + 4 <think>"
+    assert stage2_prompt(prompt, "prompt", 23.6, PLAN_PREFIX, PLAN_SUFFIX) == (
+        "compute 3 + 4 <think> I will answer the question with 24 tokens ."
+    )
+    assert stage2_prompt(prompt, "prompt", None, PLAN_PREFIX, PLAN_SUFFIX) is None  # no target: left out
+    assert stage2_prompt(prompt, "self", None, PLAN_PREFIX, PLAN_SUFFIX) == (
+        "compute 3 + 4 <think> I will answer the question with"
+    )
+    with pytest.raises(ValueError, match="allowed: prompt, self"):
+        stage2_prompt(prompt, "both", 10, PLAN_PREFIX, PLAN_SUFFIX)
+
+
+def test_self_plan_reward_by_hand():
+    from lenbench.methods.lapo import self_plan_reward
+
+    knobs = dict(beta=0.8, sigma=10.0, plan_weight=0.5, plan_sigma=5.0, suffix=PLAN_SUFFIX)
+    # declared 20, completion 23 tokens of which 3 are the plan -> L' = 20 = declared: length term 0.8;
+    # declared 20 vs target 25 is one plan_sigma away: 0.5 * exp(-0.5)
+    words = ["20", "tokens", "."] + ["x"] * 20
+    result = self_plan_reward(words, 23, True, 25.0, **knobs)
+    assert result.declared == 20 and result.reasoning_length == 20
+    assert result.reward == pytest.approx(1 + 0.8 + 0.5 * math.exp(-0.5))
+    # wrong answer: no correctness, no length term, the plan term still pulls n toward the target
+    assert self_plan_reward(words, 23, False, 25.0, **knobs).reward == pytest.approx(0.5 * math.exp(-0.5))
+    # no target: correctness and length term only
+    assert self_plan_reward(words, 23, True, None, **knobs).reward == pytest.approx(1.8)
+    # malformed plan: the whole completion is reasoning, no length or plan term
+    bad = self_plan_reward(["many", "tokens", "."] + ["x"] * 20, 23, True, 25.0, **knobs)
+    assert (bad.declared, bad.reasoning_length, bad.reward) == (None, 23, 1.0)
+
+
+def test_lapo_config_defaults_validate():
+    from lenbench.methods.lapo import LAPOMethodConfig
+
+    LAPOMethodConfig().validate()
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"stage": "warmup"}, "method.stage='warmup' is not a known option; allowed: 'discovery'"),
+        ({"window": "all"}, "method.window='all'.*'group', 'history'"),
+        ({"target_stat": "mode"}, "method.target_stat='mode'.*'median', 'mean'"),
+        ({"plan_mode": "both"}, "method.plan_mode='both'.*'prompt', 'self'"),
+        ({"tau": 0.0}, r"method.tau=0.0 is out of range; allowed: > 0.0"),
+        ({"alpha": -0.1}, r"method.alpha=-0.1 is out of range; allowed: >= 0.0"),
+        ({"band_low_pct": 70.0, "band_high_pct": 30.0}, "band_low_pct=70.0 must be below"),
+        ({"band_high_pct": 101.0}, r"method.band_high_pct=101.0 is out of range; allowed: in \[0.0, 100.0\]"),
+        ({"stage": "internalization"}, "needs method.length_table"),
+    ],
+)
+def test_lapo_config_bad_values(changes, message):
+    from lenbench.errors import ConfigError
+    from lenbench.methods.lapo import LAPOMethodConfig
+
+    with pytest.raises(ConfigError, match=message):
+        LAPOMethodConfig(**changes).validate()

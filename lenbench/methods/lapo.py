@@ -16,11 +16,83 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from statistics import mean, median
+from typing import Optional
 
+from lenbench.errors import ConfigError, check_choice, check_range
+from lenbench.methods.baselines import MethodConfig
 from lenbench.metrics import percentile
 
 TARGET_STATS = ("median", "mean")
 WINDOWS = ("group", "history")
+STAGES = ("discovery", "internalization", "both")
+PLAN_MODES = ("prompt", "self")
+
+
+@dataclass
+class LAPOMethodConfig(MethodConfig):
+    """`method=lapo`: discovery (band reward) then internalization (plan + Gaussian length reward).
+
+    Defaults are scaled to the arith testbed (completions of 10-100 tokens); the paper's values for
+    real models (completions of thousands of tokens) are given per field.
+    """
+
+    name: str = "lapo"
+    stage: str = "both"
+    """discovery, internalization (needs length_table) or both, back to back."""
+    discovery_steps: int = 60
+    """GRPO steps of stage 1."""
+    internalization_steps: int = 60
+    """GRPO steps of stage 2."""
+    alpha: float = 0.7
+    """Stage-1 weight of the band reward (paper 0.7)."""
+    tau: float = 10.0
+    """Stage-1 decay distance outside the band, tokens (paper 100)."""
+    band_low_pct: float = 30.0
+    """Lower band edge: percentile of correct lengths (paper 30)."""
+    band_high_pct: float = 70.0
+    """Upper band edge: percentile of correct lengths (paper 70)."""
+    window: str = "group"
+    """Band from the current group only (`group`, the reference) or the prompt's history."""
+    history_size: int = 64
+    """Correct lengths kept per prompt in the length table."""
+    target_stat: str = "median"
+    """n(q) = median (paper) or mean of the prompt's correct lengths."""
+    beta: float = 0.8
+    """Stage-2 weight of the Gaussian length reward (paper 0.8)."""
+    sigma: float = 12.0
+    """Stage-2 width of the Gaussian length reward, tokens (paper 120)."""
+    plan_mode: str = "self"
+    """`prompt`: the plan with n(q) is given in the prompt (reference); `self`: the model writes n."""
+    plan_weight: float = 0.5
+    """`self` mode: weight of the term pulling the declared n toward n(q)."""
+    plan_sigma: float = 6.0
+    """`self` mode: width of that term, tokens."""
+    length_table: Optional[str] = None
+    """Stage-1 length table (JSON) to start stage 2 from when stage=internalization."""
+
+    def validate(self) -> None:
+        check_choice("method.stage", self.stage, STAGES)
+        check_choice("method.window", self.window, WINDOWS)
+        check_choice("method.target_stat", self.target_stat, TARGET_STATS)
+        check_choice("method.plan_mode", self.plan_mode, PLAN_MODES)
+        check_range("method.discovery_steps", self.discovery_steps, low=1)
+        check_range("method.internalization_steps", self.internalization_steps, low=1)
+        for name in ("alpha", "beta", "plan_weight"):
+            check_range(f"method.{name}", getattr(self, name), low=0.0)
+        for name in ("tau", "sigma", "plan_sigma"):
+            check_range(f"method.{name}", getattr(self, name), low=0.0, low_inclusive=False)
+        check_range("method.band_low_pct", self.band_low_pct, low=0.0, high=100.0)
+        check_range("method.band_high_pct", self.band_high_pct, low=0.0, high=100.0)
+        if self.band_low_pct >= self.band_high_pct:
+            raise ConfigError(
+                f"method.band_low_pct={self.band_low_pct} must be below method.band_high_pct={self.band_high_pct}"
+            )
+        check_range("method.history_size", self.history_size, low=1)
+        if self.stage == "internalization" and not self.length_table:
+            raise ConfigError(
+                "method.stage=internalization needs method.length_table: the stage-1 length table "
+                "(JSON) of a discovery run on the same dataset"
+            )
 
 
 def length_band(
@@ -179,3 +251,62 @@ def stage1_batch(
             hits += sum(band[0] <= n <= band[1] for n in correct_lengths)
             in_band_checked += len(correct_lengths)
     return Stage1Batch(rewards, hits / in_band_checked if in_band_checked else None)
+
+
+def stage2_prompt(
+    prompt: str, plan_mode: str, target: float | None, prefix: Sequence[str], suffix: Sequence[str]
+) -> str | None:
+    """The stage-2 prompt (the prompt ends with the think marker).
+
+    `prompt` mode (reference): the whole plan sentence with n = round(n(q)) follows the marker;
+    a prompt with no target has no plan to state and is left out of stage 2 (returns None).
+    `self` mode: only the plan's opening words are forced; the model writes n itself.
+    """
+    if plan_mode == "self":
+        return f"{prompt} {' '.join(prefix)}"
+    if plan_mode == "prompt":
+        if target is None:
+            return None
+        return f"{prompt} {' '.join(prefix)} {round(target)} {' '.join(suffix)}"
+    raise ValueError(f"unknown plan mode {plan_mode!r}; allowed: {', '.join(PLAN_MODES)}")
+
+
+@dataclass
+class SelfPlanReward:
+    """Stage-2 reward of one `self`-mode rollout, with its parts for logging."""
+
+    reward: float
+    declared: int | None
+    """n the model wrote (None: no well-formed plan)."""
+    reasoning_length: int
+    """Tokens after the plan sentence (the whole completion when there is no plan)."""
+
+
+def self_plan_reward(
+    words: Sequence[str],
+    length: int,
+    correct: bool,
+    target: float | None,
+    *,
+    beta: float,
+    sigma: float,
+    plan_weight: float,
+    plan_sigma: float,
+    suffix: Sequence[str],
+) -> SelfPlanReward:
+    """R = c + beta * c * g(L' - n_declared; sigma) + plan_weight * g(n_declared - n(q); plan_sigma).
+
+    g(x; s) = exp(-x^2 / (2 s^2)).
+    `words` is the completion (the forced plan opening is in the prompt), `length` its tokens incl.
+    EOS, L' the tokens after the plan. Without a well-formed plan neither length term applies;
+    without a target (prompt never solved in stage 1) the plan term does not apply.
+    """
+    declared, plan_tokens = parse_plan(words, (), suffix)
+    reasoning = length - plan_tokens
+    reward = float(correct)
+    if declared is not None:
+        if correct:
+            reward += beta * gaussian_length_reward(reasoning, declared, sigma)
+        if target is not None:
+            reward += plan_weight * gaussian_length_reward(declared, target, plan_sigma)
+    return SelfPlanReward(reward, declared, reasoning)
