@@ -28,6 +28,7 @@ def main(argv: list[str] | None = None) -> None:
     from lenbench.models import check_model_source, load_model, policy_path
     from lenbench.tracking import StepTimer
     from lenbench.train.grpo import build_trainer
+    from lenbench.train.rewards import reward_funcs_for
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=6, help="GRPO steps to time (default 6)")
@@ -49,7 +50,8 @@ def main(argv: list[str] | None = None) -> None:
 
     timer = StepTimer()
     with tempfile.TemporaryDirectory() as scratch:
-        trainer = build_trainer(run, model, tokenizer, data, Path(scratch), callbacks=[timer])
+        rewards = reward_funcs_for(run.method, data.grader)
+        trainer = build_trainer(run, model, tokenizer, data.train, rewards, Path(scratch), callbacks=[timer])
         trainer.train()
     steady = timer.seconds[1:] or timer.seconds
     params = sum(p.numel() for p in model.parameters())

@@ -112,9 +112,11 @@ class StepTimer(TrainerCallback):
 class MlflowStepLogger(StepTimer):
     """Logs the trainer's numeric logs (reward, length, loss...) and step time to the active run."""
 
-    def __init__(self, prefix: str = "train/"):
+    def __init__(self, prefix: str = "train/", step_offset: int = 0):
         super().__init__()
         self.prefix = prefix
+        self.step_offset = step_offset
+        """Added to the trainer's step, so a second training stage continues the curves."""
         self._logged_steps = 0
 
     def on_log(self, args, state, control, logs=None, **kwargs):
@@ -128,4 +130,4 @@ class MlflowStepLogger(StepTimer):
             metrics[f"{self.prefix}step_seconds"] = sum(recent) / len(recent)
             self._logged_steps = len(self.seconds)
         if metrics:
-            mlflow.log_metrics(metrics, step=state.global_step)
+            mlflow.log_metrics(metrics, step=self.step_offset + state.global_step)

@@ -198,3 +198,16 @@ def test_lapo_config_bad_values(changes, message):
 
     with pytest.raises(ConfigError, match=message):
         LAPOMethodConfig(**changes).validate()
+
+
+def test_plan_fidelity_by_hand():
+    from lenbench.methods.lapo import plan_fidelity
+
+    # three plans (one completion has none): declared 10, 20, 30 vs actual 12, 20, 34
+    result = plan_fidelity([10, None, 20, 30], [12, 50, 20, 34])
+    assert result["plan_rate"] == 0.75
+    assert result["plan_median_abs_error"] == 2.0  # errors 2, 0, 4
+    # Pearson: x - mean = (-10, 0, 10), y - mean(22) = (-10, -2, 12) -> 220 / sqrt(200 * 248)
+    assert result["plan_corr"] == pytest.approx(220 / math.sqrt(200 * 248))
+    assert plan_fidelity([None, None], [5, 6]) == {"plan_rate": 0.0}
+    assert math.isnan(plan_fidelity([10, 10], [5, 6])["plan_corr"])

@@ -102,3 +102,21 @@ def test_tokenizer_covers_every_word_a_method_needs():
 def test_apply_op_rejects_unknown_operator():
     with pytest.raises(ValueError, match="allowed"):
         apply_op(1, "/", 2)
+
+
+def test_plan_traces_force_the_opening_and_state_the_true_length():
+    from lenbench.config import DatasetConfig
+    from lenbench.data.testbed import sft_dataset
+    from lenbench.testbed.arith import PLAN_PREFIX
+
+    traces = sft_dataset(DatasetConfig(max_difficulty=2), count=200, plan_fraction=0.5, seed=0)
+    opening = " ".join(PLAN_PREFIX)
+    planned = [row for row in traces if row["prompt"].endswith(opening)]
+    assert 60 <= len(planned) <= 140  # about half
+    for row in planned:
+        words = row["completion"].split()
+        assert words[1:3] == ["tokens", "."] and int(words[0]) == len(words) - 3  # n = tokens after the plan
+    plain = [row for row in traces if not row["prompt"].endswith(opening)]
+    assert all(not row["completion"].split()[0] == "I" for row in plain)
+    without = sft_dataset(DatasetConfig(max_difficulty=2), count=200, plan_fraction=0.0, seed=0)
+    assert not any(prompt.endswith(opening) for prompt in without["prompt"])

@@ -48,7 +48,8 @@ def test_hooks_see_the_batch_and_their_rewards_train_the_model(compose, tmp_path
     model, tokenizer = load_model(policy_path(run))
     before = [p.detach().clone() for p in model.parameters()]
     hooks = RecordingHooks()
-    trainer = build_trainer(run, model, tokenizer, data, tmp_path, hooks=hooks)
+    rewards = [correctness_reward_func(data.grader)]
+    trainer = build_trainer(run, model, tokenizer, data.train, rewards, tmp_path, hooks=hooks)
     trainer.train()
     group = run.trainer.prompts_per_step * run.trainer.num_generations
     assert hooks.reward_shapes == [(group, 1)] * run.trainer.max_steps

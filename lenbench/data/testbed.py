@@ -10,7 +10,7 @@ from datasets import Dataset
 
 from lenbench.config import DatasetConfig
 from lenbench.errors import ConfigError
-from lenbench.testbed.arith import Problem, plan_words, sample_split, verbose_completion
+from lenbench.testbed.arith import PLAN_PREFIX, Problem, plan_words, sample_split, verbose_completion
 
 
 @dataclass
@@ -25,6 +25,8 @@ class TaskData:
     """How completions are graded (lenbench.grading.GRADERS)."""
     eval_hash: str
     """Hash of the eval problems: runs are comparable only when it matches."""
+    train_hash: str
+    """Hash of the train problems: a stage-1 length table belongs to one train set."""
 
 
 def _rows(problems: list[Problem]) -> dict[str, list]:
@@ -68,15 +70,22 @@ def load_testbed(cfg: DatasetConfig) -> TaskData:
             f"dataset.eval_per_difficulty={cfg.eval_per_difficulty} is not possible: {error}; lower it, "
             "or raise dataset.value_max / dataset.operand_max / dataset.min_difficulty"
         ) from None
-    digest = hashlib.sha256("\n".join(p.key for p in held_out).encode()).hexdigest()[:16]
-    return TaskData(Dataset.from_dict(_rows(train)), Dataset.from_dict(_rows(held_out)), "exact", digest)
+    return TaskData(
+        Dataset.from_dict(_rows(train)), Dataset.from_dict(_rows(held_out)), "exact", _digest(held_out), _digest(train)
+    )
+
+
+def _digest(problems: list[Problem]) -> str:
+    return hashlib.sha256("\n".join(p.key for p in problems).encode()).hexdigest()[:16]
 
 
 def sft_dataset(cfg: DatasetConfig, count: int, plan_fraction: float, seed: int) -> Dataset:
     """Verbose prompt/completion traces on train-side problems for the base model's SFT.
 
-    A `plan_fraction` of the traces open with LAPO's plan sentence stating the true number of
-    tokens that follow it (EOS included).
+    A `plan_fraction` of the traces carry LAPO's plan sentence stating the true number of tokens
+    that follow it (EOS included). Its opening words ("I will answer the question with") are on the
+    prompt side and the number on the completion side: the model learns to state n when the
+    opening is forced (LAPO `self` mode) and never starts a plan unprompted.
     """
     shifted = replace(cfg, seed=cfg.seed + 7919 * (seed + 1))
     problems = _sample(shifted, count, "train", unique=False)
@@ -84,8 +93,11 @@ def sft_dataset(cfg: DatasetConfig, count: int, plan_fraction: float, seed: int)
     prompts, completions = [], []
     for problem in problems:
         words = verbose_completion(problem, rng, cfg.p_verify, cfg.p_self_correct, cfg.value_max)
+        prompt = problem.prompt()
         if rng.random() < plan_fraction:
-            words = plan_words(len(words)) + words
-        prompts.append(problem.prompt())
+            plan = plan_words(len(words))
+            prompt = f"{prompt} {' '.join(plan[: len(PLAN_PREFIX)])}"
+            words = plan[len(PLAN_PREFIX) :] + words
+        prompts.append(prompt)
         completions.append(" " + " ".join(words))
     return Dataset.from_dict({"prompt": prompts, "completion": completions})

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from lenbench.methods.baselines import BaseMethodConfig, GRPOMethodConfig, MethodConfig
+from lenbench.methods.lapo import LAPOMethodConfig
 
 
 @dataclass(frozen=True)
@@ -22,4 +23,5 @@ class MethodSpec:
 METHODS: dict[str, MethodSpec] = {
     "base": MethodSpec(BaseMethodConfig, trains=False),
     "grpo": MethodSpec(GRPOMethodConfig, trains=True),
+    "lapo": MethodSpec(LAPOMethodConfig, trains=True),
 }

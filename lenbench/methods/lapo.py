@@ -12,6 +12,7 @@ avoids the reference code's defects:
 from __future__ import annotations
 
 import math
+import statistics
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -310,3 +311,23 @@ def self_plan_reward(
         if target is not None:
             reward += plan_weight * gaussian_length_reward(declared, target, plan_sigma)
     return SelfPlanReward(reward, declared, reasoning)
+
+
+def plan_fidelity(declared: Sequence[int | None], actual: Sequence[int]) -> dict[str, float]:
+    """How well declared plans predict the reasoning that follows them.
+
+    plan_rate: fraction of completions with a well-formed plan; on those, plan_corr (Pearson
+    correlation of declared n with the tokens after the plan; NaN when either is constant) and
+    plan_median_abs_error (median |declared - actual|).
+    """
+    pairs = [(d, a) for d, a in zip(declared, actual, strict=True) if d is not None]
+    result = {"plan_rate": len(pairs) / len(declared) if declared else 0.0}
+    if not pairs:
+        return result
+    xs, ys = [float(d) for d, _ in pairs], [float(a) for _, a in pairs]
+    result["plan_median_abs_error"] = float(median(abs(x - y) for x, y in pairs))
+    if len(pairs) >= 2 and len(set(xs)) > 1 and len(set(ys)) > 1:
+        result["plan_corr"] = statistics.correlation(xs, ys)
+    else:
+        result["plan_corr"] = float("nan")
+    return result

@@ -8,6 +8,7 @@ replace the advantages, e.g. with token-level ones). With no hooks it is GRPOTra
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -80,15 +81,25 @@ def grpo_args(cfg: TrainerConfig, output_dir: Path, seed: int) -> GRPOConfig:
     )
 
 
-def build_trainer(run, model, tokenizer, data, output_dir: Path, callbacks=(), hooks: MethodHooks | None = None):
-    """The GRPO trainer of a run: its method's rewards on the run's train split."""
-    from lenbench.train.rewards import reward_funcs_for
-
+def build_trainer(
+    run,
+    model,
+    tokenizer,
+    train_dataset,
+    reward_funcs,
+    output_dir: Path,
+    *,
+    max_steps: int | None = None,
+    callbacks=(),
+    hooks: MethodHooks | None = None,
+):
+    """A GRPO trainer for one training stage of a run (max_steps defaults to trainer.max_steps)."""
+    trainer_cfg = run.trainer if max_steps is None else replace(run.trainer, max_steps=max_steps)
     return LenbenchGRPOTrainer(
         model=model,
-        reward_funcs=reward_funcs_for(run.method, data.grader),
-        args=grpo_args(run.trainer, output_dir, run.seed),
-        train_dataset=data.train,
+        reward_funcs=list(reward_funcs),
+        args=grpo_args(trainer_cfg, output_dir, run.seed),
+        train_dataset=train_dataset,
         processing_class=tokenizer,
         callbacks=list(callbacks),
         hooks=hooks,
