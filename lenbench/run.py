@@ -32,39 +32,6 @@ def job_output_dir() -> Path:
     return Path("outputs/standalone")
 
 
-def train(run: RunConfig, model, tokenizer, data, out_dir: Path):
-    """Train the policy with the run's method; returns the trained model."""
-    import mlflow
-
-    from lenbench.tracking import MlflowStepLogger
-    from lenbench.train.grpo import build_trainer
-    from lenbench.train.rewards import reward_funcs_for
-
-    if run.method.name == "lapo":
-        from lenbench.train.lapo import TABLE_ARTIFACT, train_lapo
-
-        model, table_path = train_lapo(
-            run, model, tokenizer, data, out_dir / "lapo", lambda offset: [MlflowStepLogger(step_offset=offset)]
-        )
-        mlflow.log_artifact(str(table_path), artifact_path=TABLE_ARTIFACT.rpartition("/")[0])
-        return model
-    rewards = reward_funcs_for(run.method, data.grader)
-    trainer = build_trainer(
-        run, model, tokenizer, data.train, rewards, out_dir / "trainer", callbacks=[MlflowStepLogger()]
-    )
-    trainer.train()
-    return trainer.model
-
-
-def eval_data(run: RunConfig, data):
-    """The eval problems as the trained policy is prompted (LAPO self mode forces the plan opening)."""
-    if run.method.name == "lapo":
-        from lenbench.train.lapo import eval_prompts
-
-        return eval_prompts(data.eval, run.method)
-    return data.eval
-
-
 def run_job(cfg: DictConfig) -> tuple[float, float]:
     """One job end to end; every config error is raised before any model is built."""
     from lenbench.methods import METHODS
@@ -80,12 +47,11 @@ def run_job(cfg: DictConfig) -> tuple[float, float]:
     from lenbench.data.testbed import load_testbed
     from lenbench.evaluate import evaluate
     from lenbench.tracking import log_eval, tracked_run
+    from lenbench.train.recipes import recipe_for
 
     data = load_testbed(run.dataset)
-    if run.method.name == "lapo":
-        from lenbench.train.lapo import check_inputs
-
-        check_inputs(run.method, data, run.dataset.name)
+    recipe = recipe_for(run, data)
+    recipe.check_inputs()
     out_dir = job_output_dir()
     resolved = OmegaConf.to_container(cfg, resolve=True)
     tags = {
@@ -102,17 +68,14 @@ def run_job(cfg: DictConfig) -> tuple[float, float]:
         if torch.cuda.is_available():
             model = model.to("cuda")
         if METHODS[run.method.name].trains:
-            model = train(run, model, tokenizer, data, out_dir)
-        prompts = eval_data(run, data)
+            model = recipe.train(model, tokenizer, out_dir)
+        prompts = recipe.eval_data()
         result = evaluate(model, tokenizer, prompts, data.grader, run.eval, run.eval_max_new_tokens, run.seed)
         log_eval(result)
-        if run.method.name == "lapo":
-            from lenbench.train.lapo import eval_plan_metrics
-
-            plan = eval_plan_metrics(result.samples, run.method)
-            mlflow.log_metrics({f"eval/lapo/{key}": value for key, value in plan.items()})
-            if plan:
-                print(f"[lenbench] plan fidelity: {plan}")
+        extra = recipe.eval_metrics(result)
+        if extra:
+            mlflow.log_metrics({f"eval/{key}": value for key, value in extra.items()})
+            print(f"[lenbench] {run.method.name} eval: {extra}")
         accuracy, tokens = result.summary["accuracy"], result.summary["tokens_mean"]
         print(result.by_difficulty.round(3).to_string(index=False))
         print(

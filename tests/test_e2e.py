@@ -34,11 +34,12 @@ def test_multirun_base_and_grpo_land_in_mlflow(cli, tmp_path):
 
 def test_crash_during_training_marks_run_failed(compose, tmp_path, monkeypatch):
     import lenbench.run as entry
+    from lenbench.train.recipes import GRPORecipe
 
     def broken_train(*args, **kwargs):
         raise RuntimeError("simulated crash in training")
 
-    monkeypatch.setattr(entry, "train", broken_train)
+    monkeypatch.setattr(GRPORecipe, "train", broken_train)
     monkeypatch.chdir(tmp_path)
     uri = f"sqlite:///{tmp_path / 'crash.db'}"
     cfg = compose("+experiment=micro", "method=grpo", f"tracking.uri={uri}", "tracking.experiment=crash")

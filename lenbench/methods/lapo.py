@@ -12,11 +12,10 @@ avoids the reference code's defects:
 from __future__ import annotations
 
 import math
-import statistics
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from statistics import mean, median
+from statistics import correlation, mean, median
 from typing import Optional
 
 from lenbench.errors import ConfigError, check_choice, check_range
@@ -129,12 +128,17 @@ def stage1_rewards(
     `band_lengths` are the correct lengths the band is computed from: the current group's
     (window `group`, the reference) or the prompt's history (window `history`).
     """
-    band = length_band(band_lengths, low_pct, high_pct)
-    rewards = []
-    for length, c in zip(lengths, correct, strict=True):
-        bonus = band_reward(length, band, tau) if (c and band is not None) else 0.0
-        rewards.append(float(c) + alpha * float(c) * bonus)
-    return rewards
+    return _band_rewards(lengths, correct, length_band(band_lengths, low_pct, high_pct), alpha, tau)
+
+
+def _band_rewards(
+    lengths: Sequence[int], correct: Sequence[bool], band: tuple[float, float] | None, alpha: float, tau: float
+) -> list[float]:
+    """R1 given the band (None: no length term)."""
+    return [
+        float(c) + alpha * float(c) * (band_reward(length, band, tau) if (c and band is not None) else 0.0)
+        for length, c in zip(lengths, correct, strict=True)
+    ]
 
 
 def gaussian_length_reward(length: float, target: float, sigma: float) -> float:
@@ -242,12 +246,9 @@ def stage1_batch(
         group_correct = [bool(correct[i]) for i in indices]
         correct_lengths = [n for n, c in zip(group_lengths, group_correct, strict=True) if c]
         table.update(prompt_id, correct_lengths)
-        band_lengths = table.band_lengths(prompt_id, correct_lengths, window)
-        for i, reward in zip(indices, stage1_rewards(
-            group_lengths, group_correct, band_lengths, alpha, tau, low_pct, high_pct
-        ), strict=True):
+        band = length_band(table.band_lengths(prompt_id, correct_lengths, window), low_pct, high_pct)
+        for i, reward in zip(indices, _band_rewards(group_lengths, group_correct, band, alpha, tau), strict=True):
             rewards[i] = reward
-        band = length_band(band_lengths, low_pct, high_pct)
         if band is not None:
             hits += sum(band[0] <= n <= band[1] for n in correct_lengths)
             in_band_checked += len(correct_lengths)
@@ -327,7 +328,7 @@ def plan_fidelity(declared: Sequence[int | None], actual: Sequence[int]) -> dict
     xs, ys = [float(d) for d, _ in pairs], [float(a) for _, a in pairs]
     result["plan_median_abs_error"] = float(median(abs(x - y) for x, y in pairs))
     if len(pairs) >= 2 and len(set(xs)) > 1 and len(set(ys)) > 1:
-        result["plan_corr"] = statistics.correlation(xs, ys)
+        result["plan_corr"] = correlation(xs, ys)
     else:
         result["plan_corr"] = float("nan")
     return result

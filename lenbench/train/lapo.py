@@ -26,6 +26,7 @@ from lenbench.methods.lapo import (
     stage2_rewards,
 )
 from lenbench.testbed.arith import PLAN_PREFIX, PLAN_SUFFIX
+from lenbench.train.recipes import GRPORecipe
 
 TABLE_ARTIFACT = "lapo/length_table.json"
 
@@ -128,24 +129,17 @@ def eval_prompts(dataset, method: LAPOMethodConfig):
     return stage2_dataset(dataset, method, {})
 
 
-def check_inputs(method: LAPOMethodConfig, data, dataset_name: str) -> None:
-    """Before any compute: an internalization-only run needs a readable table of this train set."""
-    if method.stage == "internalization":
-        load_table(method.length_table, data.train_hash, dataset_name, method.history_size)
-
-
-def train_lapo(run, model, tokenizer, data, out_dir: Path, callbacks_from_step):
+def train_lapo(run, model, tokenizer, data, out_dir: Path, callbacks_from_step, table: LengthTable | None = None):
     """Run the configured stages; returns (trained model, path of the saved length table).
 
-    `callbacks_from_step(offset)` gives the trainer callbacks of a stage whose first step is offset + 1.
+    `table` is the stage-1 table to start stage 2 from (stage=internalization); `callbacks_from_step(offset)`
+    gives the trainer callbacks of a stage whose first step is offset + 1.
     """
     from lenbench.train.grpo import build_trainer
 
     method: LAPOMethodConfig = run.method
     out_dir.mkdir(parents=True, exist_ok=True)
-    if method.stage == "internalization":
-        table = load_table(method.length_table, data.train_hash, run.dataset.name, method.history_size)
-    else:
+    if method.stage != "internalization":
         table = LengthTable(method.history_size)
         stage1 = build_trainer(
             run, model, tokenizer, data.train, [DiscoveryReward(method, data.grader, table)], out_dir / "discovery",
@@ -179,3 +173,36 @@ def eval_plan_metrics(samples, method: LAPOMethodConfig) -> dict[str, float]:
         declared.append(n)
         actual.append(int(tokens) - plan_tokens)
     return plan_fidelity(declared, actual)
+
+
+class LAPORecipe(GRPORecipe):
+    """LAPO: the stage-1 table checked before compute, two stages, plan prompts and plan fidelity at eval."""
+
+    def __init__(self, run, data):
+        super().__init__(run, data)
+        self.table: LengthTable | None = None
+
+    def check_inputs(self) -> None:
+        """An internalization-only run needs a readable table of this train set (loaded once, here)."""
+        method = self.run.method
+        if method.stage == "internalization":
+            self.table = load_table(method.length_table, self.data.train_hash, self.run.dataset.name,
+                                    method.history_size)
+
+    def train(self, model, tokenizer, out_dir: Path):
+        import mlflow
+
+        from lenbench.tracking import MlflowStepLogger
+
+        model, table_path = train_lapo(
+            self.run, model, tokenizer, self.data, out_dir / "lapo",
+            lambda offset: [MlflowStepLogger(step_offset=offset)], table=self.table,
+        )
+        mlflow.log_artifact(str(table_path), artifact_path=TABLE_ARTIFACT.rpartition("/")[0])
+        return model
+
+    def eval_data(self):
+        return eval_prompts(self.data.eval, self.run.method)
+
+    def eval_metrics(self, result) -> dict[str, float]:
+        return {f"lapo/{key}": value for key, value in eval_plan_metrics(result.samples, self.run.method).items()}

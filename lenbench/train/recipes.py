@@ -1,0 +1,48 @@
+"""Per-method training recipes: the steps run.py calls, so the entry point names no method.
+
+`GRPORecipe` is the default: one GRPO run with the method's reward functions, plain eval
+prompts, no extra metrics. A method with more steps (LAPO's two stages) subclasses it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class GRPORecipe:
+    """One GRPO run with the method's reward functions on the run's train split."""
+
+    def __init__(self, run, data):
+        self.run, self.data = run, data
+
+    def check_inputs(self) -> None:
+        """Raise ConfigError on inputs the config alone cannot vouch for; runs before any compute."""
+
+    def train(self, model, tokenizer, out_dir: Path):
+        """Train the policy; returns the trained model."""
+        from lenbench.tracking import MlflowStepLogger
+        from lenbench.train.grpo import build_trainer
+        from lenbench.train.rewards import reward_funcs_for
+
+        rewards = reward_funcs_for(self.run.method, self.data.grader)
+        trainer = build_trainer(
+            self.run, model, tokenizer, self.data.train, rewards, out_dir / "trainer", callbacks=[MlflowStepLogger()]
+        )
+        trainer.train()
+        return trainer.model
+
+    def eval_data(self):
+        """The eval problems as the trained policy is prompted."""
+        return self.data.eval
+
+    def eval_metrics(self, result) -> dict[str, float]:
+        """Method-specific eval metrics, named relative to `eval/`."""
+        return {}
+
+
+def recipe_for(run, data) -> GRPORecipe:
+    if run.method.name == "lapo":
+        from lenbench.train.lapo import LAPORecipe
+
+        return LAPORecipe(run, data)
+    return GRPORecipe(run, data)
