@@ -98,8 +98,10 @@ class ModelConfig:
     """Testbed SFT: peak learning rate (cosine schedule with warmup)."""
     sft_batch_size: int = 64
     """Testbed SFT: sequences per optimizer step."""
-    plan_fraction: float = 0.0
-    """Testbed SFT: fraction of traces opening with LAPO's plan sentence (true length)."""
+    plan_fraction: float = 0.2
+    """Testbed SFT: fraction of traces opening with LAPO's plan sentence (true length); LAPO's
+    `self` plan mode needs > 0. The plan's opening words are prompt-side, so an unprompted model
+    never writes a plan."""
     sft_seed: int = 0
     """Testbed SFT: initialization and data-order seed."""
     cache_dir: str = "~/.cache/lenbench"
@@ -295,4 +297,5 @@ def load_run_config(cfg: DictConfig | dict) -> RunConfig:
     run = RunConfig(method=method, seed=int(cfg.get("seed", 0)), **sections)
     for part in (run.method, *sections.values()):
         part.validate()
+    run.method.validate_with(run.model)
     return run

@@ -18,9 +18,12 @@ def test_default_config_composes_and_validates(compose):
     assert run.eval_max_new_tokens == run.trainer.max_completion_length
 
 
-@pytest.mark.parametrize("method", ["base", "grpo"])
-def test_every_method_option_composes(compose, method):
-    assert load_run_config(compose(f"method={method}")).method.name == method
+@pytest.mark.parametrize(
+    "option, name", [("base", "base"), ("grpo", "grpo"), ("lapo", "lapo"), ("lapo_reference", "lapo"),
+                     ("lead", "lead"), ("lead_reference", "lead")]
+)
+def test_every_method_option_composes(compose, option, name):
+    assert load_run_config(compose(f"method={option}")).method.name == name
 
 
 def test_micro_experiment_overrides_groups(compose):
@@ -54,6 +57,14 @@ def test_out_of_range_values_name_field_and_allowed(compose, override, field, al
     with pytest.raises(ConfigError) as error:
         load_run_config(compose(override))
     assert field in str(error.value) and allowed in str(error.value)
+
+
+def test_self_plan_needs_a_model_that_has_seen_the_plan(compose):
+    with pytest.raises(ConfigError, match="plan_mode=self needs.*model.plan_fraction=0.0"):
+        load_run_config(compose("method=lapo", "model.plan_fraction=0"))
+    # the reference's prompt mode needs no plan-aware model, and the default model is plan-aware
+    load_run_config(compose("method=lapo", "model.plan_fraction=0", "method.plan_mode=prompt"))
+    load_run_config(compose("method=lapo"))
 
 
 def test_empty_difficulty_range(compose):

@@ -163,8 +163,8 @@ def test_self_plan_reward_by_hand():
     result = self_plan_reward(words, 23, True, 25.0, **knobs)
     assert result.declared == 20 and result.reasoning_length == 20
     assert result.reward == pytest.approx(1 + 0.8 + 0.5 * math.exp(-0.5))
-    # wrong answer: no correctness, no length term, the plan term still pulls n toward the target
-    assert self_plan_reward(words, 23, False, 25.0, **knobs).reward == pytest.approx(0.5 * math.exp(-0.5))
+    # wrong answer: no correctness, so neither length nor plan term
+    assert self_plan_reward(words, 23, False, 25.0, **knobs).reward == 0.0
     # no target: correctness and length term only
     assert self_plan_reward(words, 23, True, None, **knobs).reward == pytest.approx(1.8)
     # malformed plan: the whole completion is reasoning, no length or plan term

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from lenbench.methods.baselines import BaseMethodConfig, GRPOMethodConfig, MethodConfig
 from lenbench.methods.lapo import LAPOMethodConfig
+from lenbench.methods.lead import LEADMethodConfig
 
 
 @dataclass(frozen=True)
@@ -24,4 +25,5 @@ METHODS: dict[str, MethodSpec] = {
     "base": MethodSpec(BaseMethodConfig, trains=False),
     "grpo": MethodSpec(GRPOMethodConfig, trains=True),
     "lapo": MethodSpec(LAPOMethodConfig, trains=True),
+    "lead": MethodSpec(LEADMethodConfig, trains=True),
 }

@@ -19,6 +19,9 @@ class MethodConfig:
     def validate(self) -> None:
         """Raise ConfigError on values out of range (subclasses add their own checks)."""
 
+    def validate_with(self, model) -> None:
+        """Raise ConfigError when this method cannot run on `model` (a ModelConfig)."""
+
 
 @dataclass
 class BaseMethodConfig(MethodConfig):

@@ -3,16 +3,21 @@
 `LenbenchGRPOTrainer` is where methods plug in. It only wraps `super()` calls:
 `_calculate_rewards` (a method may rewrite the batch's per-function rewards or reassign
 `self.reward_weights` from that same batch) and `_generate_and_score_completions` (a method may
-replace the advantages, e.g. with token-level ones). With no hooks it is GRPOTrainer unchanged.
+replace the advantages, e.g. with token-level ones). Hooks with `state_dict`/`load_state_dict`
+have that state written into every checkpoint and read back on resume (the way TRL keeps its own
+entropy-controller state). With no hooks it is GRPOTrainer unchanged.
 """
 
 from __future__ import annotations
 
+import json
+import os
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Protocol
 
 import torch
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 from trl import GRPOConfig, GRPOTrainer
 
 from lenbench.config import TrainerConfig
@@ -25,6 +30,13 @@ class MethodHooks(Protocol):
                       completion_ids: list[list[int]]) -> torch.Tensor: ...
 
     def after_scoring(self, trainer: GRPOTrainer, batch: dict[str, Any], inputs: list[dict]) -> dict[str, Any]: ...
+
+    def state_dict(self) -> dict: ...
+
+    def load_state_dict(self, state: dict) -> None: ...
+
+
+HOOK_STATE_FILE = "lenbench_method_state.json"
 
 
 class LenbenchGRPOTrainer(GRPOTrainer):
@@ -46,9 +58,31 @@ class LenbenchGRPOTrainer(GRPOTrainer):
             batch = self.hooks.after_scoring(self, batch, inputs)
         return batch
 
+    def _save_checkpoint(self, model, trial):
+        super()._save_checkpoint(model, trial)
+        if hasattr(self.hooks, "state_dict") and self.args.should_save:
+            folder = Path(self._get_output_dir(trial=trial)) / f"{PREFIX_CHECKPOINT_DIR}-{self.state.global_step}"
+            (folder / HOOK_STATE_FILE).write_text(json.dumps(self.hooks.state_dict()))
 
-def grpo_args(cfg: TrainerConfig, output_dir: Path, seed: int) -> GRPOConfig:
-    """TRL GRPOConfig from lenbench's trainer settings."""
+    def _load_optimizer_and_scheduler(self, checkpoint):
+        super()._load_optimizer_and_scheduler(checkpoint)
+        if checkpoint is not None and hasattr(self.hooks, "load_state_dict"):
+            path = os.path.join(checkpoint, HOOK_STATE_FILE)
+            if not os.path.exists(path):
+                raise FileNotFoundError(f"checkpoint {checkpoint} has no {HOOK_STATE_FILE}: the method's state "
+                                        "was not saved with it, so the run cannot resume exactly")
+            with open(path) as f:
+                self.hooks.load_state_dict(json.load(f))
+
+
+def grpo_args(
+    cfg: TrainerConfig, output_dir: Path, seed: int, aggregation: str = "sum_then_normalize"
+) -> GRPOConfig:
+    """TRL GRPOConfig from lenbench's trainer settings.
+
+    `aggregation` is TRL's multi_objective_aggregation: `sum_then_normalize` (one combined reward,
+    plain GRPO) or `normalize_then_sum` (each reward normalized per group, then weighted: LEAD).
+    """
     return GRPOConfig(
         output_dir=str(output_dir),
         max_steps=cfg.max_steps,
@@ -78,6 +112,7 @@ def grpo_args(cfg: TrainerConfig, output_dir: Path, seed: int) -> GRPOConfig:
         data_seed=seed,
         use_cpu=not torch.cuda.is_available(),
         log_completions=False,
+        multi_objective_aggregation=aggregation,
     )
 
 
@@ -92,13 +127,14 @@ def build_trainer(
     max_steps: int | None = None,
     callbacks=(),
     hooks: MethodHooks | None = None,
+    aggregation: str = "sum_then_normalize",
 ):
     """A GRPO trainer for one training stage of a run (max_steps defaults to trainer.max_steps)."""
     trainer_cfg = run.trainer if max_steps is None else replace(run.trainer, max_steps=max_steps)
     return LenbenchGRPOTrainer(
         model=model,
         reward_funcs=list(reward_funcs),
-        args=grpo_args(trainer_cfg, output_dir, run.seed),
+        args=grpo_args(trainer_cfg, output_dir, run.seed, aggregation),
         train_dataset=train_dataset,
         processing_class=tokenizer,
         callbacks=list(callbacks),

@@ -6,6 +6,7 @@ prompts, no extra metrics. A method with more steps (LAPO's two stages) subclass
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 
 
@@ -40,9 +41,13 @@ class GRPORecipe:
         return {}
 
 
-def recipe_for(run, data) -> GRPORecipe:
-    if run.method.name == "lapo":
-        from lenbench.train.lapo import LAPORecipe
+RECIPES = {"lapo": "lenbench.train.lapo:LAPORecipe", "lead": "lenbench.train.lead:LEADRecipe"}
+"""Methods with their own recipe (module:class, imported on use); every other method uses GRPORecipe."""
 
-        return LAPORecipe(run, data)
-    return GRPORecipe(run, data)
+
+def recipe_for(run, data) -> GRPORecipe:
+    target = RECIPES.get(run.method.name)
+    if target is None:
+        return GRPORecipe(run, data)
+    module, _, name = target.partition(":")
+    return getattr(importlib.import_module(module), name)(run, data)
