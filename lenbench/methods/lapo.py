@@ -305,9 +305,8 @@ def self_plan_reward(
 ) -> SelfPlanReward:
     """R = c + beta * c * g(L' - n_declared; sigma) + plan_weight * c * g(n_declared - n(q); plan_sigma).
 
-    g(x; s) = exp(-x^2 / (2 s^2)). Both length terms are gated by correctness, as in R1 and R2:
-    an ungated plan term paid wrong answers for a good plan, which cost pass@1 on the testbed
-    (pass@1 0.171 against 0.205 for the untrained plan model, seed 0).
+    g(x; s) = exp(-x^2 / (2 s^2)). Both length terms are gated by correctness, as in R1 and R2, so
+    a wrong answer earns nothing for a well-aimed plan.
     `words` is the completion (the forced plan opening is in the prompt), `length` its tokens incl.
     EOS, L' the tokens after the plan. Without a well-formed plan neither length term applies;
     without a target (prompt never solved in stage 1) the plan term does not apply.
