@@ -1,0 +1,82 @@
+"""IAPO maths on hand-computed cases (shared/docs/methods.md) and config errors."""
+
+import math
+
+import pytest
+import torch
+
+from lenbench.methods.iapo import (
+    IAPOMethodConfig,
+    entropy_from_logits,
+    information_gains,
+    masked_zscore,
+    probe_positions,
+    smooth_scores,
+    token_advantages,
+)
+
+
+def test_masked_zscore_ignores_padding():
+    # valid 1, 2, 3 (padding 100 after EOS): mean 2, population std sqrt(2/3)
+    z = masked_zscore(torch.tensor([[1.0, 2.0, 3.0, 100.0]]), torch.tensor([[1, 1, 1, 0]]), eps=0.0)
+    s = math.sqrt(1.5)
+    assert torch.allclose(z, torch.tensor([[-s, 0.0, s, 0.0]]))
+    # x - mean / std (the reference's precedence bug) would give 1 - 2 / 0.816 = -1.449 for the first token
+    assert z[0, 0] != pytest.approx(1.0 - 2.0 / math.sqrt(2 / 3))
+
+
+def test_probe_positions_and_strided_gains():
+    assert probe_positions(5, 1) == [0, 1, 2, 3, 4, 5]
+    assert probe_positions(5, 2) == [0, 2, 4, 5]
+    assert probe_positions(0, 3) == [0]
+    # U at prefixes 0, 2, 4, 5 = 2, 1, 0.5, 0: drops 1, 0.5, 0.5 spread over 2, 2, 1 tokens
+    assert information_gains([(0, 2.0), (2, 1.0), (4, 0.5), (5, 0.0)], 5) == [0.5, 0.5, 0.25, 0.25, 0.5]
+    assert information_gains([(0, 3.0), (1, 1.0), (2, 1.5)], 2) == [2.0, -0.5]
+
+
+def test_smooth_scores_carries_decayed_previous_gain():
+    s = smooth_scores(torch.tensor([[1.0, 2.0, 3.0]]), 0.5, torch.tensor([[1, 1, 0]]))
+    assert torch.allclose(s, torch.tensor([[1.0, 2.5, 0.0]]))
+
+
+def test_token_advantages_by_hand():
+    # row 1 (correct, A = 1): z(s) = (-1, 1), z(h) = (-1, 1) -> 1 + 0.5 z(s) - 0.2 z(h) = (0.7, 1.3)
+    # row 2 (wrong, A = -1): z(s) = (0, 0), z(h) = (-1, 1) -> -1 + 0.2 z(h) = (-1.2, -0.8)
+    args = dict(
+        advantages=torch.tensor([1.0, -1.0]),
+        scores=torch.tensor([[1.0, 3.0], [5.0, 5.0]]),
+        entropies=torch.tensor([[2.0, 4.0], [1.0, 3.0]]),
+        mask=torch.ones(2, 2),
+        correct=torch.tensor([True, False]),
+    )
+    shaped = token_advantages(**args, score_weight=0.5, entropy_weight=0.2)
+    assert torch.allclose(shaped, torch.tensor([[0.7, 1.3], [-1.2, -0.8]]))
+    scaled = token_advantages(**args, score_weight=0.5, entropy_weight=0.2, sqrt_length_scale=True)
+    r = 0.3 / math.sqrt(2)
+    assert torch.allclose(scaled, torch.tensor([[1 - r, 1 + r], [-1 - 0.2 / math.sqrt(2), -1 + 0.2 / math.sqrt(2)]]))
+    # zero weights: every valid token carries the sequence advantage (plain GRPO), padding 0
+    plain = token_advantages(**{**args, "mask": torch.tensor([[1, 1], [1, 0]])}, score_weight=0.0, entropy_weight=0.0)
+    assert torch.equal(plain, torch.tensor([[1.0, 1.0], [-1.0, 0.0]]))
+
+
+def test_entropy_from_logits():
+    assert entropy_from_logits(torch.zeros(1, 4)).item() == pytest.approx(math.log(4))
+    assert entropy_from_logits(torch.tensor([[0.0, -1e9]])).item() == pytest.approx(0.0, abs=1e-6)
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"estimator": "mutual"}, "method.estimator='mutual' is not a known option; allowed: 'early_exit'"),
+        ({"score_weight": -1.0}, r"method.score_weight=-1.0 is out of range; allowed: >= 0.0"),
+        ({"entropy_weight": -0.1}, r"method.entropy_weight=-0.1 is out of range; allowed: >= 0.0"),
+        ({"stride": 0}, r"method.stride=0 is out of range; allowed: >= 1"),
+        ({"probe_batch": 0}, r"method.probe_batch=0 is out of range"),
+    ],
+)
+def test_iapo_config_bad_values(changes, message):
+    from lenbench.errors import ConfigError
+
+    IAPOMethodConfig().validate()
+    with pytest.raises(ConfigError, match=message):
+        IAPOMethodConfig(**changes).validate()
