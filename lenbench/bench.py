@@ -1,10 +1,12 @@
 """Benchmark: seconds per GRPO step and evaluation tokens/s on the default testbed.
 
     python -m lenbench.bench [--steps N] [--eval-problems N] [hydra overrides...]
+    python -m lenbench.bench --iapo [--steps N] [hydra overrides...]
 
 Composes the same config as `lenbench.run` (overrides apply), builds or reuses the base model,
 then times a short GRPO run (first step reported apart: it includes warm-up) and one sampled
-evaluation pass. Prints figures; tracks nothing.
+evaluation pass. `--iapo` instead times GRPO and IAPO with each estimator on the same config and
+prints each IAPO step time as a ratio to GRPO's. Prints figures; tracks nothing.
 """
 
 from __future__ import annotations
@@ -16,6 +18,53 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+def _compose(overrides: list[str]):
+    from hydra import compose, initialize_config_dir
+
+    from lenbench.config import load_run_config
+
+    conf = Path(__file__).resolve().parents[1] / "conf"
+    with initialize_config_dir(config_dir=str(conf), version_base="1.3"):
+        return load_run_config(compose(config_name="config", overrides=overrides))
+
+
+def _steady_seconds(run, data, path, hooks_for=None) -> list[float]:
+    """Seconds of each step after the first (warm-up) of a short GRPO run, hooks optional."""
+    from lenbench.models import load_model
+    from lenbench.tracking import StepTimer
+    from lenbench.train.grpo import build_trainer
+    from lenbench.train.rewards import correctness_reward_func
+
+    model, tokenizer = load_model(path, run.model.dtype)
+    timer = StepTimer()
+    with tempfile.TemporaryDirectory() as scratch:
+        trainer = build_trainer(run, model, tokenizer, data.train, [correctness_reward_func(data.grader)],
+                                Path(scratch), callbacks=[timer], hooks=hooks_for(tokenizer) if hooks_for else None)
+        trainer.train()
+    return timer.seconds[1:] or timer.seconds
+
+
+def iapo_ratios(overrides: list[str], steps: int) -> None:
+    """Print IAPO's steady seconds per step (each estimator) against GRPO's on the same config."""
+    from lenbench.data.testbed import load_testbed
+    from lenbench.methods.iapo import ESTIMATORS
+    from lenbench.models import check_model_source, policy_path
+    from lenbench.train.iapo import IAPOHooks
+
+    base = [*overrides, f"trainer.max_steps={steps}"]
+    grpo = _compose([*base, "method=grpo"])
+    check_model_source(grpo)
+    data, path = load_testbed(grpo.dataset), policy_path(grpo)
+    reference = _steady_seconds(grpo, data, path)
+    grpo_mean = sum(reference) / len(reference)
+    print(f"grpo: {grpo_mean:.2f} s/step ({len(reference)} steady steps)")
+    for estimator in ESTIMATORS:
+        run = _compose([*base, "method=iapo", f"method.estimator={estimator}"])
+        seconds = _steady_seconds(run, data, path, lambda tok, m=run.method: IAPOHooks(m, tok))
+        mean = sum(seconds) / len(seconds)
+        print(f"iapo {estimator}: {mean:.2f} s/step = {mean / grpo_mean:.2f}x grpo")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -33,8 +82,12 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=6, help="GRPO steps to time (default 6)")
     parser.add_argument("--eval-problems", type=int, default=100, help="eval problems to generate for (default 100)")
+    parser.add_argument("--iapo", action="store_true", help="time IAPO (each estimator) against GRPO instead")
     parser.add_argument("overrides", nargs="*", help="Hydra overrides, as for lenbench.run")
     args = parser.parse_args(argv)
+    if args.iapo:
+        iapo_ratios(args.overrides, args.steps)
+        return
 
     conf = Path(__file__).resolve().parents[1] / "conf"
     with initialize_config_dir(config_dir=str(conf), version_base="1.3"):

@@ -40,6 +40,15 @@ def policy_path(run: RunConfig) -> Path:
     return ensure_base_model(run.dataset, run.model)
 
 
+def policy_tokenizer(run: RunConfig):
+    """The policy's tokenizer without building or loading the model (for checks before compute)."""
+    if run.model.source == "path":
+        return AutoTokenizer.from_pretrained(Path(run.model.path).expanduser(), local_files_only=True)
+    from lenbench.testbed.tokenizer import build_tokenizer
+
+    return build_tokenizer(run.dataset.number_max)
+
+
 def load_model(path: Path, dtype: str = "float32"):
     """Model and tokenizer from a local directory, never from a hub; left padding for generation."""
     tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)

@@ -80,3 +80,47 @@ def test_iapo_config_bad_values(changes, message):
     IAPOMethodConfig().validate()
     with pytest.raises(ConfigError, match=message):
         IAPOMethodConfig(**changes).validate()
+
+
+def _tiny_llama():
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(0)
+    config = LlamaConfig(vocab_size=24, hidden_size=16, intermediate_size=32, num_hidden_layers=2,
+                         num_attention_heads=2, max_position_embeddings=64, pad_token_id=0)
+    return LlamaForCausalLM(config).eval()
+
+
+def test_find_answer():
+    from lenbench.train.iapo_probe import find_answer
+
+    assert find_answer([5, 6, 7, 8, 9, 2], [6, 7], {2}) == [8, 9]
+    assert find_answer([6, 7, 3, 6, 7, 4, 2], [6, 7], {2}) == [4]  # the last suffix counts
+    assert find_answer([5, 8, 9, 2], [6, 7], {2}) is None
+    assert find_answer([5, 6, 7, 2], [6, 7], {2}) is None  # suffix but no answer
+
+
+@pytest.mark.parametrize("estimator, stride", [("early_exit", 1), ("early_exit", 2), ("answer_logprob", 1)])
+def test_batched_probe_matches_one_unpadded_forward_per_prefix(estimator, stride):
+    from lenbench.train.iapo_probe import find_answer, probe_uncertainty
+
+    model = _tiny_llama()
+    suffix, eos = [6, 7], {2}
+    # prompts of different lengths, so the batched probes are left-padded differently
+    prompts = [[3, 4, 5], [9, 10, 11, 12, 13, 14]]
+    completions = [[15, 16, 6, 7, 8, 2], [17, 6, 7, 18, 19, 2]]
+    batched = probe_uncertainty(model, prompts, completions, suffix, estimator, stride=stride, probe_batch=3,
+                                eos_ids=eos)
+    for prompt, completion, probed in zip(prompts, completions, batched, strict=True):
+        answer = find_answer(completion, suffix, eos) if estimator == "answer_logprob" else []
+        assert [t for t, _ in probed] == probe_positions(len(completion), stride)
+        for t, value in probed:
+            context = prompt + completion[:t] + suffix
+            with torch.no_grad():
+                logits = model(input_ids=torch.tensor([context + answer[:-1]])).logits[0]
+            if estimator == "early_exit":
+                expected = entropy_from_logits(logits[-1]).item()
+            else:
+                logp = torch.log_softmax(logits.float(), dim=-1)
+                expected = -sum(logp[len(context) - 1 + j, tok].item() for j, tok in enumerate(answer))
+            assert value == pytest.approx(expected, abs=1e-4)

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from lenbench.methods.baselines import BaseMethodConfig, GRPOMethodConfig, MethodConfig
+from lenbench.methods.iapo import IAPOMethodConfig
 from lenbench.methods.lapo import LAPOMethodConfig
 from lenbench.methods.lead import LEADMethodConfig
 
@@ -26,4 +27,5 @@ METHODS: dict[str, MethodSpec] = {
     "grpo": MethodSpec(GRPOMethodConfig, trains=True),
     "lapo": MethodSpec(LAPOMethodConfig, trains=True),
     "lead": MethodSpec(LEADMethodConfig, trains=True),
+    "iapo": MethodSpec(IAPOMethodConfig, trains=True),
 }

@@ -80,7 +80,7 @@ def information_gains(probed: list[tuple[int, float]], length: int) -> list[floa
     [a, b) gets (U_a - U_b) / (b - a).
     """
     gains = [0.0] * length
-    for (start, before), (end, after) in zip(probed, probed[1:]):
+    for (start, before), (end, after) in zip(probed, probed[1:], strict=False):
         for t in range(start, end):
             gains[t] = (before - after) / (end - start)
     return gains

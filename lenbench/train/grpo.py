@@ -58,6 +58,11 @@ class LenbenchGRPOTrainer(GRPOTrainer):
             batch = self.hooks.after_scoring(self, batch, inputs)
         return batch
 
+    def log_hook_metric(self, name: str, value: float) -> None:
+        """Record a scalar for this step's logs; works in either hook (TRL's own `_log_metric` queue
+        is flushed inside `_generate_and_score_completions`, before `after_scoring` runs)."""
+        self._metrics["train" if self.model.training else "eval"][name].append(float(value))
+
     def _save_checkpoint(self, model, trial):
         super()._save_checkpoint(model, trial)
         if hasattr(self.hooks, "state_dict") and self.args.should_save:

@@ -74,10 +74,10 @@ class PSIHooks:
             self.weights.update(targets, m.ema_lambda)
             w_c, w_e = self.weights.used(m.w_min)
             for name, value in vars(targets).items():
-                trainer._log_metric(f"lead/{name}", value)
-            trainer._log_metric("lead/ema_c", self.weights.ema_c)
-        trainer._log_metric("lead/w_c", w_c)
-        trainer._log_metric("lead/w_e", w_e)
+                trainer.log_hook_metric(f"lead/{name}", value)
+            trainer.log_hook_metric("lead/ema_c", self.weights.ema_c)
+        trainer.log_hook_metric("lead/w_c", w_c)
+        trainer.log_hook_metric("lead/w_e", w_e)
         trainer.reward_weights = torch.tensor([w_c, w_e], dtype=torch.float32)
         return rewards_per_func
 

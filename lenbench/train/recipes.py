@@ -41,7 +41,8 @@ class GRPORecipe:
         return {}
 
 
-RECIPES = {"lapo": "lenbench.train.lapo:LAPORecipe", "lead": "lenbench.train.lead:LEADRecipe"}
+RECIPES = {"lapo": "lenbench.train.lapo:LAPORecipe", "lead": "lenbench.train.lead:LEADRecipe",
+           "iapo": "lenbench.train.iapo:IAPORecipe"}
 """Methods with their own recipe (module:class, imported on use); every other method uses GRPORecipe."""
 
 

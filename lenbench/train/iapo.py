@@ -1,0 +1,130 @@
+"""IAPO recipe: GRPO with token-level advantages shaped by an information score and policy entropy.
+
+The engine's `after_rewards` hook records which rollouts are correct; `after_scoring` (after TRL
+has computed the sequence advantages A_i) runs one no-grad forward for the policy entropies, the
+probes for the information score, and replaces `advantages` with the (batch, tokens) tensor that
+TRL's loss accepts. The maths is in lenbench.methods.iapo, the probes in lenbench.train.iapo_probe.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from pathlib import Path
+
+import torch
+
+from lenbench.errors import ConfigError
+from lenbench.methods.iapo import (
+    IAPOMethodConfig,
+    entropy_from_logits,
+    information_gains,
+    smooth_scores,
+    token_advantages,
+)
+from lenbench.train.iapo_probe import probe_uncertainty
+from lenbench.train.recipes import GRPORecipe
+
+
+def suffix_ids(tokenizer, suffix: str) -> list[int]:
+    """The answer-forcing suffix as token ids; a ConfigError if the tokenizer cannot encode it."""
+    ids = tokenizer.encode(suffix, add_special_tokens=False)
+    unknown = tokenizer.unk_token_id
+    if not ids or (unknown is not None and unknown in ids):
+        raise ConfigError(
+            f"method.answer_suffix={suffix!r} cannot be encoded by this model's tokenizer (ids {ids}, unknown "
+            f"token id {unknown}); use the text the model writes before its final answer"
+        )
+    return ids
+
+
+def policy_entropies(model, batch: dict, temperature: float) -> torch.Tensor:
+    """Next-token entropy (B, T) of the policy at each completion position (no grad)."""
+    ids = torch.cat([batch["prompt_ids"], batch["completion_ids"]], dim=1)
+    mask = torch.cat([batch["prompt_mask"], batch["completion_mask"]], dim=1)
+    positions = (mask.cumsum(dim=1) - 1).clamp(min=0)
+    width = batch["completion_ids"].shape[1]
+    with torch.no_grad():
+        logits = model(input_ids=ids, attention_mask=mask, position_ids=positions, logits_to_keep=width + 1).logits
+    return entropy_from_logits(logits[:, :-1] / temperature)
+
+
+class IAPOHooks:
+    """Engine hooks: correctness from the rewards, token-level advantages after scoring."""
+
+    def __init__(self, method: IAPOMethodConfig, tokenizer):
+        self.method = method
+        self.suffix = suffix_ids(tokenizer, method.answer_suffix)
+        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+        self.eos_ids = {tokenizer.eos_token_id} if tokenizer.eos_token_id is not None else set()
+        self.correct: torch.Tensor | None = None
+        self._last_end: float | None = None
+
+    def after_rewards(self, trainer, rewards_per_func, inputs, completion_ids):
+        self.correct = rewards_per_func[:, 0] > 0
+        return rewards_per_func
+
+    def scores(self, model, batch: dict, entropies: torch.Tensor) -> torch.Tensor:
+        """Smoothed information scores s (B, T) by the configured estimator."""
+        m, mask = self.method, batch["completion_mask"]
+        lengths = mask.sum(dim=1).tolist()
+        if m.estimator == "next_token":
+            probed = [[(t, h) for t, h in enumerate(row[:n].tolist())] + [(n, 0.0)]
+                      for row, n in zip(entropies, lengths, strict=True)]
+        else:
+            prompts = [ids[keep.bool()].tolist() for ids, keep in zip(batch["prompt_ids"], batch["prompt_mask"],
+                                                                       strict=True)]
+            completions = [ids[:n].tolist() for ids, n in zip(batch["completion_ids"], lengths, strict=True)]
+            probed = probe_uncertainty(model, prompts, completions, self.suffix, m.estimator, stride=m.stride,
+                                       probe_batch=m.probe_batch, pad_id=self.pad_id, eos_ids=self.eos_ids)
+        gains = torch.zeros_like(entropies)
+        for row, (pairs, n) in enumerate(zip(probed, lengths, strict=True)):
+            if pairs:
+                gains[row, :n] = torch.tensor(information_gains(pairs, n), dtype=gains.dtype)
+        return smooth_scores(gains, m.decay, mask)
+
+    def after_scoring(self, trainer, batch, inputs):
+        m = self.method
+        start = time.perf_counter()
+        model = trainer.accelerator.unwrap_model(trainer.model)
+        mask = batch["completion_mask"]
+        entropies = policy_entropies(model, batch, trainer.temperature) * mask
+        scores = self.scores(model, batch, entropies)
+        correct = self.correct[: mask.shape[0]].to(mask.device)
+        batch["advantages"] = token_advantages(batch["advantages"], scores, entropies, mask, correct,
+                                               m.score_weight, m.entropy_weight, m.sqrt_length_scale, m.eps)
+        end = time.perf_counter()
+        self._log(trainer, scores, mask, correct, end - start, end)
+        return batch
+
+    def _log(self, trainer, scores, mask, correct, probe_seconds: float, now: float) -> None:
+        for name, rows in (("correct", correct), ("wrong", ~correct)):
+            values = scores[rows][mask[rows].bool()].tolist()
+            if len(values) >= 2:
+                trainer.log_hook_metric(f"iapo/score_mean_{name}", statistics.mean(values))
+                trainer.log_hook_metric(f"iapo/score_std_{name}", statistics.stdev(values))
+        trainer.log_hook_metric("iapo/probe_seconds", probe_seconds)
+        if self._last_end is not None:
+            trainer.log_hook_metric("iapo/probe_share", probe_seconds / (now - self._last_end))
+        self._last_end = now
+
+
+class IAPORecipe(GRPORecipe):
+    """IAPO: one GRPO run with the correctness reward and token-level advantages."""
+
+    def check_inputs(self) -> None:
+        from lenbench.models import policy_tokenizer
+
+        suffix_ids(policy_tokenizer(self.run), self.run.method.answer_suffix)
+
+    def train(self, model, tokenizer, out_dir: Path):
+        from lenbench.tracking import MlflowStepLogger
+        from lenbench.train.grpo import build_trainer
+        from lenbench.train.rewards import correctness_reward_func
+
+        trainer = build_trainer(
+            self.run, model, tokenizer, self.data.train, [correctness_reward_func(self.data.grader)],
+            out_dir / "trainer", callbacks=[MlflowStepLogger()], hooks=IAPOHooks(self.run.method, tokenizer),
+        )
+        trainer.train()
+        return trainer.model
