@@ -1,0 +1,30 @@
+"""Read finished lenbench runs from an MLflow store into one pandas frame."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from lenbench.errors import ConfigError
+
+
+def load_runs(uri: str, experiment: str = "lenbench", methods: list[str] | None = None,
+              dataset: str | None = None) -> pd.DataFrame:
+    """FINISHED runs of `experiment`, optionally only some methods or one dataset; a clear error if none."""
+    import mlflow
+
+    mlflow.set_tracking_uri(uri)
+    if mlflow.get_experiment_by_name(experiment) is None:
+        raise ConfigError(f"no MLflow experiment {experiment!r} in the store {uri}")
+    runs = mlflow.search_runs(experiment_names=[experiment], filter_string="attributes.status = 'FINISHED'")
+    if runs.empty:
+        raise ConfigError(f"no finished runs in experiment {experiment!r} of the store {uri}")
+    if methods:
+        runs = runs[runs["tags.method"].isin(methods)]
+    if dataset:
+        runs = runs[runs["tags.dataset"] == dataset]
+    if runs.empty:
+        raise ConfigError(
+            f"no finished runs match methods={methods or 'any'} dataset={dataset or 'any'} in experiment "
+            f"{experiment!r} of {uri}"
+        )
+    return runs.reset_index(drop=True)

@@ -1,0 +1,68 @@
+"""Report tables on hand-made run frames (the columns MLflow's search_runs returns)."""
+
+import math
+
+import pandas as pd
+import pytest
+
+from lenbench.errors import ConfigError
+from lenbench.report.tables import compare, config_labels, mean_ci, pareto_optimal
+
+
+def _run(method, seed, accuracy, tokens, eval_hash="e1", **params):
+    row = {"run_id": f"{method}{seed}{eval_hash}", "tags.method": method, "tags.seed": str(seed),
+           "tags.eval_hash": eval_hash, "metrics.eval/accuracy": accuracy, "metrics.eval/tokens_mean": tokens,
+           "params.method.name": method, "metrics.eval/k1/accuracy": accuracy, "metrics.eval/k1/tokens_mean": tokens}
+    row.update({f"params.method.{k}": v for k, v in params.items()})
+    return row
+
+
+def test_config_labels_name_the_knobs_that_vary():
+    runs = pd.DataFrame([_run("lapo", 0, 0.2, 30, target_stat="median", tau="10"),
+                         _run("lapo", 0, 0.2, 30, target_stat="mean", tau="10"), _run("base", 0, 0.2, 40)])
+    assert list(config_labels(runs)) == ["lapo[target_stat=median]", "lapo[target_stat=mean]", "base"]
+
+
+def test_mean_ci_t_interval():
+    mean, half = mean_ci(pd.Series([0.1, 0.2, 0.3]))
+    # t(0.975, 2) = 4.3027; sd 0.1; half = 4.3027 * 0.1 / sqrt(3)
+    assert mean == pytest.approx(0.2) and half == pytest.approx(4.302653 * 0.1 / math.sqrt(3), rel=1e-5)
+    assert math.isnan(mean_ci(pd.Series([0.5]))[1])
+
+
+def test_pareto_optimal():
+    # (0.4, 12) is beaten by (0.5, 10) on both axes; (0.6, 20) and (0.5, 10) trade off
+    flags = pareto_optimal(pd.Series([0.5, 0.4, 0.6]), pd.Series([10.0, 12.0, 20.0]))
+    assert list(flags) == [True, False, True]
+
+
+def test_compare_against_base_on_the_same_eval_set():
+    runs = pd.DataFrame([
+        _run("base", 0, 0.20, 40.0), _run("base", 1, 0.20, 40.0),
+        _run("lead", 0, 0.22, 30.0), _run("lead", 1, 0.18, 30.0),
+        _run("grpo", 0, 0.3, 50.0, eval_hash="other"),  # no base on that eval set
+        _run("lapo", 0, float("nan"), 20.0),  # no accuracy
+    ])
+    result = compare(runs)
+    lead = result.table.set_index("config").loc["lead"]
+    # tokens 30 vs 40: reduction 0.25; accuracy 0.20 = base: change 0, AES = 1 * 0.25 + 3 * 0
+    assert lead["seeds"] == 2 and lead["token_reduction"] == pytest.approx(0.25)
+    assert lead["accuracy_change_pts"] == pytest.approx(0.0) and lead["aes"] == pytest.approx(0.25)
+    assert set(result.table["config"]) == {"base", "lead"}
+    assert any("eval set other" in reason and "grpo" in reason for reason in result.excluded)
+    assert any("lapo" in reason and "no eval/accuracy" in reason for reason in result.excluded)
+    assert result.table.set_index("config")["pareto"].to_dict() == {"base": False, "lead": True}
+
+
+def test_compare_needs_a_base_run_and_lenbench_columns():
+    with pytest.raises(ConfigError, match="no `base` run"):
+        compare(pd.DataFrame([_run("lead", 0, 0.2, 30.0)]))
+    with pytest.raises(ConfigError, match="the runs have no tags.eval_hash"):
+        compare(pd.DataFrame([_run("lead", 0, 0.2, 30.0)]).drop(columns=["tags.eval_hash"]))
+
+
+def test_report_cli_on_an_empty_store_says_so(tmp_path, capsys):
+    from lenbench.report.__main__ import main
+
+    assert main(["--uri", f"sqlite:///{tmp_path / 'empty.db'}", "--out", str(tmp_path / "out")]) == 2
+    assert "no MLflow experiment 'lenbench'" in capsys.readouterr().err
