@@ -91,7 +91,7 @@ def compare(runs: pd.DataFrame, aes_a: float = 1.0, aes_b: float = 3.0, aes_g: f
             row["oracle_ratio"] = group["metrics.eval/oracle_ratio"].mean()
         rows.append(row)
     table = pd.DataFrame(rows)
-    for eval_hash, group in table.groupby("eval_hash"):
+    for _, group in table.groupby("eval_hash"):
         base = group[group["method"] == "base"].iloc[0]
         for index, row in group.iterrows():
             table.loc[index, "token_reduction"] = token_reduction(row["tokens"], base["tokens"])
