@@ -66,3 +66,24 @@ def test_report_cli_on_an_empty_store_says_so(tmp_path, capsys):
 
     assert main(["--uri", f"sqlite:///{tmp_path / 'empty.db'}", "--out", str(tmp_path / "out")]) == 2
     assert "no MLflow experiment 'lenbench'" in capsys.readouterr().err
+
+
+def test_load_runs_reads_several_stores_and_keeps_finished_runs(tmp_path):
+    import mlflow
+
+    from lenbench.report.runs import load_runs
+
+    uris = [f"sqlite:///{tmp_path / name}.db" for name in ("a", "b")]
+    for uri, method in zip(uris, ("base", "lead"), strict=True):
+        mlflow.set_tracking_uri(uri)
+        mlflow.set_experiment("lenbench")
+        with mlflow.start_run(tags={"method": method, "dataset": "arith"}):
+            mlflow.log_metric("eval/accuracy", 0.5)
+        failed = mlflow.start_run(tags={"method": method, "dataset": "arith"})
+        mlflow.end_run(status="FAILED")
+        assert failed.info.run_id
+    runs = load_runs(uris)
+    assert sorted(runs["tags.method"]) == ["base", "lead"] and set(runs["tags.store"]) == set(uris)
+    assert list(load_runs(uris, methods=["lead"])["tags.method"]) == ["lead"]
+    with pytest.raises(ConfigError, match="no finished runs match methods=any dataset=gsm8k"):
+        load_runs(uris, dataset="gsm8k")

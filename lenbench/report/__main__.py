@@ -1,6 +1,6 @@
 """`python -m lenbench.report`: the comparison table of MLflow runs, printed as Markdown and saved as CSV.
 
-    python -m lenbench.report [--uri sqlite:///mlflow.db] [--experiment lenbench] [--methods base lapo]
+    python -m lenbench.report [--uri sqlite:///mlflow.db ...] [--experiment lenbench] [--methods base lapo]
                               [--dataset arith] [--out report]
 """
 
@@ -18,7 +18,8 @@ def main(argv: list[str] | None = None) -> int:
     from lenbench.report.tables import compare
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--uri", default="sqlite:///mlflow.db", help="MLflow store (default sqlite:///mlflow.db)")
+    parser.add_argument("--uri", nargs="+", default=["sqlite:///mlflow.db"],
+                        help="MLflow store(s), read together (default sqlite:///mlflow.db)")
     parser.add_argument("--experiment", default="lenbench")
     parser.add_argument("--methods", nargs="*", help="only these methods (base is always needed)")
     parser.add_argument("--dataset", help="only runs on this dataset")

@@ -7,9 +7,27 @@ import pandas as pd
 from lenbench.errors import ConfigError
 
 
-def load_runs(uri: str, experiment: str = "lenbench", methods: list[str] | None = None,
+def load_runs(uris: str | list[str], experiment: str = "lenbench", methods: list[str] | None = None,
               dataset: str | None = None) -> pd.DataFrame:
-    """FINISHED runs of `experiment`, optionally only some methods or one dataset; a clear error if none."""
+    """FINISHED runs of `experiment` in one or more stores, optionally only some methods or one dataset.
+
+    A clear error when a store has no such experiment or nothing matches.
+    """
+    uris = [uris] if isinstance(uris, str) else list(uris)
+    runs = pd.concat([_finished_runs(uri, experiment) for uri in uris], ignore_index=True)
+    if methods:
+        runs = runs[runs["tags.method"].isin(methods)]
+    if dataset:
+        runs = runs[runs["tags.dataset"] == dataset]
+    if runs.empty:
+        raise ConfigError(
+            f"no finished runs match methods={methods or 'any'} dataset={dataset or 'any'} in experiment "
+            f"{experiment!r} of {', '.join(uris)}"
+        )
+    return runs.reset_index(drop=True)
+
+
+def _finished_runs(uri: str, experiment: str) -> pd.DataFrame:
     import mlflow
 
     mlflow.set_tracking_uri(uri)
@@ -18,13 +36,5 @@ def load_runs(uri: str, experiment: str = "lenbench", methods: list[str] | None 
     runs = mlflow.search_runs(experiment_names=[experiment], filter_string="attributes.status = 'FINISHED'")
     if runs.empty:
         raise ConfigError(f"no finished runs in experiment {experiment!r} of the store {uri}")
-    if methods:
-        runs = runs[runs["tags.method"].isin(methods)]
-    if dataset:
-        runs = runs[runs["tags.dataset"] == dataset]
-    if runs.empty:
-        raise ConfigError(
-            f"no finished runs match methods={methods or 'any'} dataset={dataset or 'any'} in experiment "
-            f"{experiment!r} of {uri}"
-        )
-    return runs.reset_index(drop=True)
+    runs["tags.store"] = uri
+    return runs
