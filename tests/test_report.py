@@ -87,3 +87,28 @@ def test_load_runs_reads_several_stores_and_keeps_finished_runs(tmp_path):
     assert list(load_runs(uris, methods=["lead"])["tags.method"]) == ["lead"]
     with pytest.raises(ConfigError, match="no finished runs match methods=any dataset=gsm8k"):
         load_runs(uris, dataset="gsm8k")
+
+
+def test_report_cli_writes_table_plots_and_documents(tmp_path, capsys):
+    import mlflow
+
+    from lenbench.report.__main__ import main
+
+    uri = f"sqlite:///{tmp_path / 'runs.db'}"
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_experiment("lenbench")
+    for method, seed, accuracy, tokens in [("base", 0, 0.2, 40), ("base", 1, 0.22, 41), ("lead", 0, 0.19, 27),
+                                           ("lead", 1, 0.18, 26)]:
+        with mlflow.start_run(tags={"method": method, "seed": str(seed), "eval_hash": "e", "dataset": "arith"}):
+            mlflow.log_metrics({"eval/accuracy": accuracy, "eval/tokens_mean": tokens,
+                                "eval/k1/accuracy": accuracy, "eval/k1/tokens_mean": tokens / 2,
+                                "eval/k2/accuracy": accuracy / 2, "eval/k2/tokens_mean": tokens})
+    out = tmp_path / "report"
+    assert main(["--uri", uri, "--out", str(out)]) == 0
+    for name in ("comparison.csv", "by_difficulty.csv", "pareto.png", "by_difficulty.png", "report.md", "report.html"):
+        assert (out / name).stat().st_size > 0, name
+    table = pd.read_csv(out / "comparison.csv").set_index("config")
+    # lead: 26.5 tokens vs base 40.5 -> reduction 1 - 26.5 / 40.5
+    assert table.loc["lead", "token_reduction"] == pytest.approx(1 - 26.5 / 40.5)
+    assert "data:image/png;base64," in (out / "report.html").read_text()
+    assert "| lead " in capsys.readouterr().out

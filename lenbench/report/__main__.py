@@ -1,4 +1,4 @@
-"""`python -m lenbench.report`: the comparison table of MLflow runs, printed as Markdown and saved as CSV.
+"""`python -m lenbench.report`: compare MLflow runs; writes CSV, PNG plots, Markdown and HTML reports.
 
     python -m lenbench.report [--uri sqlite:///mlflow.db ...] [--experiment lenbench] [--methods base lapo]
                               [--dataset arith] [--out report]
@@ -31,18 +31,26 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as error:
         print(f"lenbench report: {error}", file=sys.stderr)
         return 2
+    from lenbench.report.documents import html_report, markdown_report
+    from lenbench.report.plots import difficulty_plot, pareto_plot
+
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    result.table.to_csv(out / "comparison.csv", index=False)
-    result.by_difficulty.to_csv(out / "by_difficulty.csv")
-    shown = result.table.drop(columns=["method", "eval_hash"])
-    print(shown.to_markdown(index=False, floatfmt=".3f"))
+    table = result.table.drop(columns=["method", "eval_hash"])
+    table.to_csv(out / "comparison.csv", index=False)
+    images = [pareto_plot(result.table, out / "pareto.png")]
+    if not result.by_difficulty.empty:
+        result.by_difficulty.to_csv(out / "by_difficulty.csv")
+        images.append(difficulty_plot(result.by_difficulty, out / "by_difficulty.png"))
+    (out / "report.md").write_text(markdown_report(table, result.by_difficulty, result.excluded, images))
+    (out / "report.html").write_text(html_report(table, result.by_difficulty, result.excluded, images))
+    print(table.to_markdown(index=False, floatfmt=".3f"))
     if not result.by_difficulty.empty:
         print()
         print(result.by_difficulty.to_markdown(floatfmt=".3f"))
     for reason in result.excluded:
         print(f"excluded: {reason}")
-    print(f"\nwritten: {out / 'comparison.csv'}, {out / 'by_difficulty.csv'}")
+    print(f"\nwritten to {out}/: comparison.csv, {', '.join(i.name for i in images)}, report.md, report.html")
     return 0
 
 

@@ -1,0 +1,34 @@
+"""Report documents: Markdown beside its PNGs, and one self-contained HTML file (images inlined)."""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+
+import pandas as pd
+
+
+def markdown_report(table: pd.DataFrame, by_difficulty: pd.DataFrame, excluded: list[str],
+                    images: list[Path]) -> str:
+    parts = ["# lenbench report", "", table.to_markdown(index=False, floatfmt=".3f"), ""]
+    if not by_difficulty.empty:
+        parts += ["## By difficulty", "", by_difficulty.to_markdown(floatfmt=".3f"), ""]
+    parts += [f"![{image.stem}]({image.name})" for image in images]
+    if excluded:
+        parts += ["", "## Excluded runs", ""] + [f"- {reason}" for reason in excluded]
+    return "\n".join(parts) + "\n"
+
+
+def html_report(table: pd.DataFrame, by_difficulty: pd.DataFrame, excluded: list[str], images: list[Path]) -> str:
+    body = ["<h1>lenbench report</h1>", table.to_html(index=False, float_format="%.3f")]
+    if not by_difficulty.empty:
+        body += ["<h2>By difficulty</h2>", by_difficulty.to_html(float_format="%.3f")]
+    for image in images:
+        data = base64.b64encode(image.read_bytes()).decode()
+        body.append(f'<p><img alt="{image.stem}" src="data:image/png;base64,{data}"></p>')
+    if excluded:
+        body += ["<h2>Excluded runs</h2>", "<ul>"] + [f"<li>{reason}</li>" for reason in excluded] + ["</ul>"]
+    return ("<!doctype html><html><head><meta charset='utf-8'><title>lenbench report</title>"
+            "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
+            "td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}</style></head><body>"
+            + "\n".join(body) + "</body></html>\n")
