@@ -89,9 +89,10 @@ def test_load_runs_reads_several_stores_and_keeps_finished_runs(tmp_path):
         load_runs(uris, dataset="gsm8k")
 
 
-def test_report_cli_writes_table_plots_and_documents(tmp_path, capsys):
+def test_report_cli_writes_table_plots_and_documents(tmp_path, capsys, monkeypatch):
     import mlflow
 
+    monkeypatch.chdir(tmp_path)  # MLflow puts a sqlite store's artifacts under ./mlruns
     from lenbench.report.__main__ import main
 
     uri = f"sqlite:///{tmp_path / 'runs.db'}"
@@ -112,3 +113,7 @@ def test_report_cli_writes_table_plots_and_documents(tmp_path, capsys):
     assert table.loc["lead", "token_reduction"] == pytest.approx(1 - 26.5 / 40.5)
     assert "data:image/png;base64," in (out / "report.html").read_text()
     assert "| lead " in capsys.readouterr().out
+    logged = mlflow.search_runs(experiment_names=["lenbench-reports"])
+    assert len(logged) == 1 and logged.iloc[0]["tags.kind"] == "report"
+    artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(logged.iloc[0].run_id)}
+    assert {"report.html", "pareto.png", "comparison.csv"} <= artifacts

@@ -13,6 +13,17 @@ from pathlib import Path
 from lenbench.errors import ConfigError
 
 
+def log_report(uri: str, experiment: str, out: Path, table) -> str:
+    """The report as an MLflow run of its own: every file as an artifact, the compared configs as a tag."""
+    import mlflow
+
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_experiment(experiment)
+    with mlflow.start_run(run_name="report", tags={"kind": "report", "configs": ", ".join(table["config"])}) as run:
+        mlflow.log_artifacts(str(out))
+    return run.info.run_id
+
+
 def main(argv: list[str] | None = None) -> int:
     from lenbench.report.runs import load_runs
     from lenbench.report.tables import compare
@@ -23,7 +34,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--experiment", default="lenbench")
     parser.add_argument("--methods", nargs="*", help="only these methods (base is always needed)")
     parser.add_argument("--dataset", help="only runs on this dataset")
-    parser.add_argument("--out", default="report", help="directory for the CSV files (default report/)")
+    parser.add_argument("--out", default="report", help="directory for the report files (default report/)")
+    parser.add_argument("--no-log", action="store_true",
+                        help="do not log the report to MLflow (default: a run in experiment '<experiment>-reports' "
+                             "of the first store, with every file as an artifact)")
     args = parser.parse_args(argv)
     try:
         methods = sorted(set(args.methods) | {"base"}) if args.methods else None
@@ -50,6 +64,9 @@ def main(argv: list[str] | None = None) -> int:
         print(result.by_difficulty.to_markdown(floatfmt=".3f"))
     for reason in result.excluded:
         print(f"excluded: {reason}")
+    if not args.no_log:
+        run_id = log_report(args.uri[0], f"{args.experiment}-reports", out, result.table)
+        print(f"logged as MLflow run {run_id} in experiment '{args.experiment}-reports' at {args.uri[0]}")
     print(f"\nwritten to {out}/: comparison.csv, {', '.join(i.name for i in images)}, report.md, report.html")
     return 0
 
