@@ -22,8 +22,18 @@ from lenbench.errors import ConfigError
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never fetch weights or data from a hub
 
 
-def run_name(run: RunConfig) -> str:
-    return run.tracking.run_name or f"{run.method.name}-{run.dataset.name}-s{run.seed}"
+def run_name(run: RunConfig, overrides: list[str] = ()) -> str:
+    """`method[knob=value,...]-dataset-sSEED`: the method knobs are the job's `method.*` overrides."""
+    if run.tracking.run_name:
+        return run.tracking.run_name
+    knobs = [o.removeprefix("method.") for o in overrides if o.startswith("method.")]
+    label = f"{run.method.name}[{','.join(knobs)}]" if knobs else run.method.name
+    return f"{label}-{run.dataset.name}-s{run.seed}"
+
+
+def job_overrides() -> list[str]:
+    """The command-line overrides of this Hydra job (empty outside Hydra)."""
+    return list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
 
 
 def job_output_dir() -> Path:
@@ -61,7 +71,8 @@ def run_job(cfg: DictConfig) -> tuple[float, float]:
         "eval_hash": data.eval_hash,
         "output_dir": str(out_dir.resolve()),
     }
-    with tracked_run(run.tracking, run_name(run), resolved, tags, OmegaConf.to_yaml(cfg, resolve=True)) as active:
+    name = run_name(run, job_overrides())
+    with tracked_run(run.tracking, name, resolved, tags, OmegaConf.to_yaml(cfg, resolve=True)) as active:
         path = policy_path(run)
         model, tokenizer = load_model(path, run.model.dtype)
         mlflow.set_tag("base_model", str(path))
@@ -79,7 +90,7 @@ def run_job(cfg: DictConfig) -> tuple[float, float]:
         accuracy, tokens = result.summary["accuracy"], result.summary["tokens_mean"]
         print(result.by_difficulty.round(3).to_string(index=False))
         print(
-            f"[lenbench] {run_name(run)}: pass@1={accuracy:.3f} tokens={tokens:.1f} | MLflow run "
+            f"[lenbench] {name}: pass@1={accuracy:.3f} tokens={tokens:.1f} | MLflow run "
             f"{active.info.run_id} in experiment '{run.tracking.experiment}' at {run.tracking.uri}"
         )
     return accuracy, tokens

@@ -163,3 +163,13 @@ def test_more_eval_problems_than_exist_is_a_config_error(compose):
     expected = "dataset.eval_per_difficulty=200 is not possible.*problem space is too small"
     with pytest.raises(ConfigError, match=expected):
         load_testbed(run.dataset)
+
+
+def test_run_names_carry_the_method_knobs_of_the_job(compose):
+    from lenbench.run import run_name
+
+    run = load_run_config(compose("method=lead", "method.w_min=0.1", "seed=2"))
+    assert run_name(run, ["method=lead", "method.w_min=0.1", "seed=2"]) == "lead[w_min=0.1]-arith-s2"
+    assert run_name(run) == "lead-arith-s2"
+    named = load_run_config(compose("method=lead", "tracking.run_name=mine"))
+    assert run_name(named, ["method.w_min=0.1"]) == "mine"
