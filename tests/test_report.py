@@ -106,9 +106,11 @@ def test_report_cli_writes_table_plots_and_documents(tmp_path, capsys, monkeypat
                                 "eval/k2/accuracy": accuracy / 2, "eval/k2/tokens_mean": tokens})
     out = tmp_path / "report"
     assert main(["--uri", uri, "--out", str(out)]) == 0
-    for name in ("comparison.csv", "by_difficulty.csv", "pareto.png", "by_difficulty.png", "report.md", "report.html"):
+    for name in ("comparison.csv", "by_difficulty.csv", "pareto.png", "by_difficulty.png", "report.md", "report.html",
+                 "dynamics.csv"):
         assert (out / name).stat().st_size > 0, name
     table = pd.read_csv(out / "comparison.csv").set_index("config")
+    assert "no eval/samples.csv" in (out / "report.md").read_text()  # these runs logged no samples
     # lead: 26.5 tokens vs base 40.5 -> reduction 1 - 26.5 / 40.5
     assert table.loc["lead", "token_reduction"] == pytest.approx(1 - 26.5 / 40.5)
     assert "data:image/png;base64," in (out / "report.html").read_text()
@@ -117,3 +119,40 @@ def test_report_cli_writes_table_plots_and_documents(tmp_path, capsys, monkeypat
     assert len(logged) == 1 and logged.iloc[0]["tags.kind"] == "report"
     artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(logged.iloc[0].run_id)}
     assert {"report.html", "pareto.png", "comparison.csv"} <= artifacts
+
+
+def test_reflection_counts_whole_keywords_by_config_and_difficulty():
+    from lenbench.report.reflection import keyword_counts, reflection_table
+
+    completions = pd.Series(["a check b check", "Wait, checked fix", None])
+    counts = keyword_counts(completions, ["check", "fix", "wait"])
+    assert counts.to_dict("list") == {"check": [2, 0, 0], "fix": [0, 1, 0], "wait": [0, 1, 0]}
+    samples = pd.DataFrame({
+        "config": ["base", "base", "base", "lead"], "difficulty": [1, 1, 2, 1],
+        "decoding": ["sample", "sample", "sample", "greedy"],
+        "completion": ["check x", "check check fix", "y", "check"],
+    })
+    table = reflection_table(samples, ["check", "fix"])
+    # base k1: checks 1 and 2 -> 1.5, fixes 0 and 1 -> 0.5; k2: none; lead has only a greedy completion
+    assert table.loc["base"].to_dict() == {"check/k1": 1.5, "check/k2": 0.0, "fix/k1": 0.5, "fix/k2": 0.0}
+    assert list(table.index) == ["base"]
+
+
+def test_dynamics_average_seeds_per_step(tmp_path):
+    import mlflow
+
+    from lenbench.report.dynamics import curves, dynamics_plot
+
+    uri = f"sqlite:///{tmp_path / 'curves.db'}"
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_experiment("lenbench")
+    ids = []
+    for values in ([10.0, 20.0], [30.0, 40.0]):
+        with mlflow.start_run() as run:
+            for step, value in enumerate(values, start=1):
+                mlflow.log_metric("train/completions/mean_length", value, step=step)
+        ids.append(run.info.run_id)
+    runs = pd.DataFrame({"run_id": ids, "tags.store": [uri, uri]})
+    table = curves(runs, pd.Series(["lead", "lead"]))
+    assert table[["step", "value"]].values.tolist() == [[1, 20.0], [2, 30.0]]  # means of 10/30 and 20/40
+    assert dynamics_plot(table, tmp_path / "d.png").stat().st_size > 0

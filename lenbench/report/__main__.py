@@ -35,6 +35,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--methods", nargs="*", help="only these methods (base is always needed)")
     parser.add_argument("--dataset", help="only runs on this dataset")
     parser.add_argument("--out", default="report", help="directory for the report files (default report/)")
+    parser.add_argument("--keywords", nargs="+", default=["check", "fix"],
+                        help="reflection markers counted per completion (testbed: check fix; real models e.g. "
+                             "wait alternatively check)")
     parser.add_argument("--no-log", action="store_true",
                         help="do not log the report to MLflow (default: a run in experiment '<experiment>-reports' "
                              "of the first store, with every file as an artifact)")
@@ -46,28 +49,41 @@ def main(argv: list[str] | None = None) -> int:
         print(f"lenbench report: {error}", file=sys.stderr)
         return 2
     from lenbench.report.documents import html_report, markdown_report
+    from lenbench.report.dynamics import curves, dynamics_plot
     from lenbench.report.plots import difficulty_plot, pareto_plot
+    from lenbench.report.reflection import load_samples, reflection_table
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    table = result.table.drop(columns=["method", "eval_hash"])
-    table.to_csv(out / "comparison.csv", index=False)
+    table = result.table.drop(columns=["method", "eval_hash"]).set_index("config")
+    table.to_csv(out / "comparison.csv")
     images = [pareto_plot(result.table, out / "pareto.png")]
     if not result.by_difficulty.empty:
         result.by_difficulty.to_csv(out / "by_difficulty.csv")
         images.append(difficulty_plot(result.by_difficulty, out / "by_difficulty.png"))
-    (out / "report.md").write_text(markdown_report(table, result.by_difficulty, result.excluded, images))
-    (out / "report.html").write_text(html_report(table, result.by_difficulty, result.excluded, images))
-    print(table.to_markdown(index=False, floatfmt=".3f"))
-    if not result.by_difficulty.empty:
-        print()
-        print(result.by_difficulty.to_markdown(floatfmt=".3f"))
+    configs = result.runs["config"]
+    dynamics = curves(result.runs, configs)
+    dynamics.to_csv(out / "dynamics.csv", index=False)
+    images.append(dynamics_plot(dynamics, out / "dynamics.png"))
+    samples, no_samples = load_samples(result.runs, configs)
+    result.excluded.extend(no_samples)
+    reflection = reflection_table(samples, args.keywords)
+    reflection.to_csv(out / "reflection.csv")
+    images = [image for image in images if image is not None]
+    sections = [("Comparison with base (same eval set)", table), ("By difficulty", result.by_difficulty),
+                (f"Reflection: mean {', '.join(args.keywords)} per completion", reflection)]
+    (out / "report.md").write_text(markdown_report(sections, result.excluded, images))
+    (out / "report.html").write_text(html_report(sections, result.excluded, images))
+    for title, section in sections:
+        if not section.empty:
+            print(f"## {title}\n\n{section.to_markdown(floatfmt='.3f')}\n")
     for reason in result.excluded:
         print(f"excluded: {reason}")
     if not args.no_log:
         run_id = log_report(args.uri[0], f"{args.experiment}-reports", out, result.table)
         print(f"logged as MLflow run {run_id} in experiment '{args.experiment}-reports' at {args.uri[0]}")
-    print(f"\nwritten to {out}/: comparison.csv, {', '.join(i.name for i in images)}, report.md, report.html")
+    print(f"written to {out}/: comparison.csv, by_difficulty.csv, dynamics.csv, reflection.csv, "
+          f"{', '.join(i.name for i in images)}, report.md, report.html")
     return 0
 
 

@@ -7,22 +7,26 @@ from pathlib import Path
 
 import pandas as pd
 
+Sections = list[tuple[str, pd.DataFrame]]
+"""(title, table) pairs, in order; the first is the main comparison."""
 
-def markdown_report(table: pd.DataFrame, by_difficulty: pd.DataFrame, excluded: list[str],
-                    images: list[Path]) -> str:
-    parts = ["# lenbench report", "", table.to_markdown(index=False, floatfmt=".3f"), ""]
-    if not by_difficulty.empty:
-        parts += ["## By difficulty", "", by_difficulty.to_markdown(floatfmt=".3f"), ""]
+
+def markdown_report(sections: Sections, excluded: list[str], images: list[Path]) -> str:
+    parts = ["# lenbench report", ""]
+    for title, table in sections:
+        if not table.empty:
+            parts += [f"## {title}", "", table.to_markdown(floatfmt=".3f"), ""]
     parts += [f"![{image.stem}]({image.name})" for image in images]
     if excluded:
         parts += ["", "## Excluded runs", ""] + [f"- {reason}" for reason in excluded]
     return "\n".join(parts) + "\n"
 
 
-def html_report(table: pd.DataFrame, by_difficulty: pd.DataFrame, excluded: list[str], images: list[Path]) -> str:
-    body = ["<h1>lenbench report</h1>", table.to_html(index=False, float_format="%.3f")]
-    if not by_difficulty.empty:
-        body += ["<h2>By difficulty</h2>", by_difficulty.to_html(float_format="%.3f")]
+def html_report(sections: Sections, excluded: list[str], images: list[Path]) -> str:
+    body = ["<h1>lenbench report</h1>"]
+    for title, table in sections:
+        if not table.empty:
+            body += [f"<h2>{title}</h2>", table.to_html(float_format="%.3f")]
     for image in images:
         data = base64.b64encode(image.read_bytes()).decode()
         body.append(f'<p><img alt="{image.stem}" src="data:image/png;base64,{data}"></p>')

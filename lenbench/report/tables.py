@@ -59,6 +59,8 @@ class Comparison:
     """Accuracy and tokens per difficulty level, mean over seeds, one row per configuration."""
     excluded: list[str]
     """Why runs were left out (no base on their eval set, missing metrics)."""
+    runs: pd.DataFrame
+    """The runs compared, with their `config` label."""
 
 
 def compare(runs: pd.DataFrame, aes_a: float = 1.0, aes_b: float = 3.0, aes_g: float = 5.0) -> Comparison:
@@ -99,7 +101,7 @@ def compare(runs: pd.DataFrame, aes_a: float = 1.0, aes_b: float = 3.0, aes_g: f
             table.loc[index, "aes"] = aes(row["tokens"], row["accuracy"], base["tokens"], base["accuracy"],
                                           aes_a, aes_b, aes_g)
         table.loc[group.index, "pareto"] = pareto_optimal(group["accuracy"], group["tokens"])
-    return Comparison(table, _by_difficulty(runs), excluded)
+    return Comparison(table, _by_difficulty(runs), excluded, runs)
 
 
 def _by_difficulty(runs: pd.DataFrame) -> pd.DataFrame:
