@@ -38,15 +38,17 @@ def dynamics_plot(table: pd.DataFrame, path: Path, window: int = 5) -> Path | No
     metrics = [key for key in CURVES if key in set(table["metric"])]
     if not metrics:
         return None
-    fig, axes = plt.subplots(1, len(metrics), figsize=(4.5 * len(metrics), 4), squeeze=False)
+    colors = {config: f"C{i % 10}" for i, config in enumerate(sorted(set(table["config"])))}
+    fig, axes = plt.subplots(1, len(metrics), figsize=(4.5 * len(metrics), 4.8), squeeze=False)
     for ax, metric in zip(axes[0], metrics, strict=True):
         for config, group in table[table["metric"] == metric].groupby("config"):
             group = group.sort_values("step")
-            ax.plot(group["step"], group["value"].rolling(window, min_periods=1).mean(), label=config)
+            ax.plot(group["step"], group["value"].rolling(window, min_periods=1).mean(), color=colors[config])
         ax.set(title=CURVES[metric], xlabel="step")
         ax.grid(alpha=0.3)
-    axes[0][-1].legend(fontsize=7)
-    fig.tight_layout()
+    handles = [plt.Line2D([], [], color=color) for color in colors.values()]
+    fig.legend(handles, list(colors), loc="lower center", ncol=min(4, len(colors)), fontsize=7)
+    fig.tight_layout(rect=(0, 0.06 * (1 + (len(colors) - 1) // 4), 1, 1))
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
