@@ -71,7 +71,12 @@ def run_job(cfg: DictConfig) -> tuple[float, float]:
         "eval_hash": data.eval_hash,
         "output_dir": str(out_dir.resolve()),
     }
-    name = run_name(run, job_overrides())
+    overrides = job_overrides()
+    name = run_name(run, overrides)
+    tags["mlflow.note.content"] = (  # the run's description in the MLflow UI
+        f"{run.method.name} on {run.dataset.name}, seed {run.seed}; overrides: {' '.join(overrides) or 'none'}; "
+        f"outputs in {out_dir.resolve()}"
+    )
     with tracked_run(run.tracking, name, resolved, tags, OmegaConf.to_yaml(cfg, resolve=True)) as active:
         path = policy_path(run)
         model, tokenizer = load_model(path, run.model.dtype)
