@@ -42,6 +42,25 @@ def job_output_dir() -> Path:
     return Path("outputs/standalone")
 
 
+def launcher_cpus() -> int | None:
+    """cpus_per_task of a Submitit launcher running this job (None otherwise)."""
+    if not HydraConfig.initialized():
+        return None
+    launcher = HydraConfig.get().launcher
+    return launcher.get("cpus_per_task") if launcher is not None else None
+
+
+def sweep_tags(overrides: list[str]) -> dict[str, str]:
+    """MLflow tags of a `+sweep=<name>` job: the sweep, its grid point (overrides but the seed)."""
+    if not HydraConfig.initialized():
+        return {}
+    name = HydraConfig.get().runtime.choices.get("sweep")
+    if not name:
+        return {}
+    point = [o for o in overrides if not o.startswith(("seed=", "+sweep=", "hydra/", "+experiment="))]
+    return {"sweep": name, "grid_point": " ".join(sorted(point))}
+
+
 def run_job(cfg: DictConfig) -> tuple[float, float]:
     """One job end to end; every config error is raised before any model is built."""
     from lenbench.methods import METHODS
@@ -49,8 +68,9 @@ def run_job(cfg: DictConfig) -> tuple[float, float]:
 
     run = load_run_config(cfg)
     check_model_source(run)
-    if run.trainer.torch_threads:
-        torch.set_num_threads(run.trainer.torch_threads)
+    threads = run.trainer.torch_threads or launcher_cpus()
+    if threads:
+        torch.set_num_threads(threads)
 
     import mlflow
 
@@ -72,6 +92,7 @@ def run_job(cfg: DictConfig) -> tuple[float, float]:
         "output_dir": str(out_dir.resolve()),
     }
     overrides = job_overrides()
+    tags.update(sweep_tags(overrides))
     name = run_name(run, overrides)
     tags["mlflow.note.content"] = (  # the run's description in the MLflow UI
         f"{run.method.name} on {run.dataset.name}, seed {run.seed}; overrides: {' '.join(overrides) or 'none'}; "
