@@ -40,7 +40,8 @@ def test_unknown_sweep_lists_the_sweeps(cli):
 
 @pytest.mark.e2e
 def test_sweep_through_submitit_local_tags_every_run(cli, tmp_path):
-    result = cli("-m", "hydra/launcher=local", "+experiment=micro", "+sweep=lead_floor", "method.w_min=0.1,0.5", "seed=0")
+    result = cli("-m", "hydra/launcher=local", "+experiment=micro", "+sweep=lead_floor", "method.w_min=0.1,0.5",
+                 "seed=0")
     assert result.returncode == 0, result.stderr[-2000:]
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
     runs = mlflow.search_runs(experiment_names=["lenbench"]).sort_values("tags.grid_point")
