@@ -55,7 +55,6 @@ class IAPOHooks:
     def __init__(self, method: IAPOMethodConfig, tokenizer):
         self.method = method
         self.suffix = suffix_ids(tokenizer, method.answer_suffix)
-        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
         self.eos_ids = {tokenizer.eos_token_id} if tokenizer.eos_token_id is not None else set()
         self.correct: torch.Tensor | None = None
         self._last_end: float | None = None
@@ -76,7 +75,7 @@ class IAPOHooks:
                                                                        strict=True)]
             completions = [ids[:n].tolist() for ids, n in zip(batch["completion_ids"], lengths, strict=True)]
             probed = probe_uncertainty(model, prompts, completions, self.suffix, m.estimator, stride=m.stride,
-                                       probe_batch=m.probe_batch, pad_id=self.pad_id, eos_ids=self.eos_ids)
+                                       probe_batch=m.probe_batch, eos_ids=self.eos_ids)
         gains = torch.zeros_like(entropies)
         for row, (pairs, n) in enumerate(zip(probed, lengths, strict=True)):
             if pairs:
