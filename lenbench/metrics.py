@@ -60,7 +60,9 @@ def aes(
     b: float = 3.0,
     g: float = 5.0,
 ) -> float:
-    """Accuracy-efficiency score (O1-Pruner form)."""
+    """Accuracy-efficiency score (O1-Pruner form); NaN when the base accuracy or length is 0 (undefined)."""
+    if accuracy_base == 0 or tokens_base == 0:
+        return float("nan")
     d_len = (tokens_base - tokens) / tokens_base
     d_acc = (accuracy - accuracy_base) / accuracy_base
     return a * d_len + b * abs(d_acc) if d_acc >= 0 else a * d_len - g * abs(d_acc)

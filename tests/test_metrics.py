@@ -1,5 +1,7 @@
 """Metric definitions of shared/docs/methods.md on hand-computed cases."""
 
+import math
+
 import pandas as pd
 import pytest
 
@@ -36,6 +38,8 @@ def test_aes_both_branches():
     assert aes(60, 0.45, 100, 0.5) == pytest.approx(-0.1)
     # custom constants: a=2, g=1 -> 0.8 - 0.1
     assert aes(60, 0.45, 100, 0.5, a=2, g=1) == pytest.approx(0.7)
+    # a base that never answers correctly gives no relative accuracy change: undefined, not a crash
+    assert math.isnan(aes(60, 0.1, 100, 0.0))
 
 
 @pytest.mark.parametrize(

@@ -77,7 +77,7 @@ def test_load_runs_reads_several_stores_and_keeps_finished_runs(tmp_path):
     for uri, method in zip(uris, ("base", "lead"), strict=True):
         mlflow.set_tracking_uri(uri)
         mlflow.set_experiment("lenbench")
-        with mlflow.start_run(tags={"method": method, "dataset": "arith"}):
+        with mlflow.start_run(tags={"method": method, "dataset": "arith", "sweep": "s" if method != "base" else ""}):
             mlflow.log_metric("eval/accuracy", 0.5)
         failed = mlflow.start_run(tags={"method": method, "dataset": "arith"})
         mlflow.end_run(status="FAILED")
@@ -85,8 +85,11 @@ def test_load_runs_reads_several_stores_and_keeps_finished_runs(tmp_path):
     runs = load_runs(uris)
     assert sorted(runs["tags.method"]) == ["base", "lead"] and set(runs["tags.store"]) == set(uris)
     assert list(load_runs(uris, methods=["lead"])["tags.method"]) == ["lead"]
+    assert sorted(load_runs(uris, sweep="s")["tags.method"]) == ["base", "lead"]  # base kept as the reference
     with pytest.raises(ConfigError, match="no finished runs match methods=any dataset=gsm8k"):
         load_runs(uris, dataset="gsm8k")
+    with pytest.raises(ConfigError, match="no finished runs tagged sweep='lead_floor'"):
+        load_runs(uris, sweep="lead_floor")
 
 
 def test_report_cli_writes_table_plots_and_documents(tmp_path, capsys, monkeypatch):

@@ -1,7 +1,7 @@
 """`python -m lenbench.report`: compare MLflow runs; writes CSV, PNG plots, Markdown and HTML reports.
 
     python -m lenbench.report [--uri sqlite:///mlflow.db ...] [--experiment lenbench] [--methods base lapo]
-                              [--dataset arith] [--out report]
+                              [--dataset arith] [--sweep lead_floor] [--out report]
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--experiment", default="lenbench")
     parser.add_argument("--methods", nargs="*", help="only these methods (base is always needed)")
     parser.add_argument("--dataset", help="only runs on this dataset")
+    parser.add_argument("--sweep", help="only runs of this sweep (tag `sweep`), plus the base runs")
     parser.add_argument("--out", default="report", help="directory for the report files (default report/)")
     parser.add_argument("--keywords", nargs="+", default=["check", "fix"],
                         help="reflection markers counted per completion (testbed: check fix; real models e.g. "
@@ -44,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         methods = sorted(set(args.methods) | {"base"}) if args.methods else None
-        result = compare(load_runs(args.uri, args.experiment, methods, args.dataset))
+        result = compare(load_runs(args.uri, args.experiment, methods, args.dataset, args.sweep))
     except ConfigError as error:
         print(f"lenbench report: {error}", file=sys.stderr)
         return 2

@@ -8,8 +8,9 @@ from lenbench.errors import ConfigError
 
 
 def load_runs(uris: str | list[str], experiment: str = "lenbench", methods: list[str] | None = None,
-              dataset: str | None = None) -> pd.DataFrame:
-    """FINISHED runs of `experiment` in one or more stores, optionally only some methods or one dataset.
+              dataset: str | None = None, sweep: str | None = None) -> pd.DataFrame:
+    """FINISHED runs of `experiment` in one or more stores, optionally only some methods, one dataset,
+    one sweep (tag `sweep`; `base` runs are kept whatever their sweep, they are the reference).
 
     A clear error when a store has no such experiment or nothing matches.
     """
@@ -19,6 +20,12 @@ def load_runs(uris: str | list[str], experiment: str = "lenbench", methods: list
         runs = runs[runs["tags.method"].isin(methods)]
     if dataset:
         runs = runs[runs["tags.dataset"] == dataset]
+    if sweep:
+        tagged = runs["tags.sweep"] if "tags.sweep" in runs else pd.Series(None, index=runs.index)
+        runs = runs[(tagged == sweep) | (runs["tags.method"] == "base")]
+        if not (tagged == sweep).any():
+            raise ConfigError(f"no finished runs tagged sweep={sweep!r} in experiment {experiment!r} of "
+                              f"{', '.join(uris)}")
     if runs.empty:
         raise ConfigError(
             f"no finished runs match methods={methods or 'any'} dataset={dataset or 'any'} in experiment "
