@@ -30,20 +30,28 @@ def _compose(overrides: list[str]):
         return load_run_config(compose(config_name="config", overrides=overrides))
 
 
-def _steady_seconds(run, data, path, hooks_for=None) -> list[float]:
-    """Seconds of each step after the first (warm-up) of a short GRPO run, hooks optional."""
+def _timed_training(run, data, path, hooks_for=None):
+    """A short GRPO run with the correctness reward (hooks optional): (seconds of each step, trained
+    model, tokenizer). The first step includes warm-up."""
+    import torch
+
     from lenbench.models import load_model
     from lenbench.tracking import StepTimer
     from lenbench.train.grpo import build_trainer
     from lenbench.train.rewards import correctness_reward_func
 
     model, tokenizer = load_model(path, run.model.dtype)
+    model = model.to("cuda" if torch.cuda.is_available() else "cpu")
     timer = StepTimer()
     with tempfile.TemporaryDirectory() as scratch:
         trainer = build_trainer(run, model, tokenizer, data.train, [correctness_reward_func(data.grader)],
                                 Path(scratch), callbacks=[timer], hooks=hooks_for(tokenizer) if hooks_for else None)
         trainer.train()
-    return timer.seconds[1:] or timer.seconds
+    return timer.seconds, trainer.model, tokenizer
+
+
+def _steady(seconds: list[float]) -> list[float]:
+    return seconds[1:] or seconds
 
 
 def iapo_ratios(overrides: list[str], steps: int) -> None:
@@ -57,27 +65,22 @@ def iapo_ratios(overrides: list[str], steps: int) -> None:
     grpo = _compose([*base, "method=grpo"])
     check_model_source(grpo)
     data, path = load_testbed(grpo.dataset), policy_path(grpo)
-    reference = _steady_seconds(grpo, data, path)
+    reference = _steady(_timed_training(grpo, data, path)[0])
     grpo_mean = sum(reference) / len(reference)
     print(f"grpo: {grpo_mean:.2f} s/step ({len(reference)} steady steps)")
     for estimator in ESTIMATORS:
         run = _compose([*base, "method=iapo", f"method.estimator={estimator}"])
-        seconds = _steady_seconds(run, data, path, lambda tok, m=run.method: IAPOHooks(m, tok))
+        seconds = _steady(_timed_training(run, data, path, lambda tok, m=run.method: IAPOHooks(m, tok))[0])
         mean = sum(seconds) / len(seconds)
         print(f"iapo {estimator}: {mean:.2f} s/step = {mean / grpo_mean:.2f}x grpo")
 
 
 def main(argv: list[str] | None = None) -> None:
     import torch
-    from hydra import compose, initialize_config_dir
 
-    from lenbench.config import load_run_config
     from lenbench.data.testbed import load_testbed
     from lenbench.evaluate import generate
-    from lenbench.models import check_model_source, load_model, policy_path
-    from lenbench.tracking import StepTimer
-    from lenbench.train.grpo import build_trainer
-    from lenbench.train.rewards import reward_funcs_for
+    from lenbench.models import check_model_source, policy_path
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=6, help="GRPO steps to time (default 6)")
@@ -89,30 +92,20 @@ def main(argv: list[str] | None = None) -> None:
         iapo_ratios(args.overrides, args.steps)
         return
 
-    conf = Path(__file__).resolve().parents[1] / "conf"
-    with initialize_config_dir(config_dir=str(conf), version_base="1.3"):
-        cfg = compose(config_name="config", overrides=[*args.overrides, f"trainer.max_steps={args.steps}"])
-    run = load_run_config(cfg)
+    run = _compose([*args.overrides, f"trainer.max_steps={args.steps}"])
     check_model_source(run)
     if run.trainer.torch_threads:
         torch.set_num_threads(run.trainer.torch_threads)
     data = load_testbed(run.dataset)
-    model, tokenizer = load_model(policy_path(run), run.model.dtype)
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    model = model.to(device)
-
-    timer = StepTimer()
-    with tempfile.TemporaryDirectory() as scratch:
-        rewards = reward_funcs_for(run.method, data.grader)
-        trainer = build_trainer(run, model, tokenizer, data.train, rewards, Path(scratch), callbacks=[timer])
-        trainer.train()
-    steady = timer.seconds[1:] or timer.seconds
+    seconds, model, tokenizer = _timed_training(run, data, policy_path(run))
+    steady = _steady(seconds)
+    device = next(model.parameters()).device.type
     params = sum(p.numel() for p in model.parameters())
 
     prompts = list(data.eval["prompt"])[: args.eval_problems]
     started = time.perf_counter()
     completions = generate(
-        trainer.model, tokenizer, prompts, num_samples=run.eval.samples_per_problem, do_sample=True,
+        model, tokenizer, prompts, num_samples=run.eval.samples_per_problem, do_sample=True,
         temperature=run.eval.temperature, top_p=run.eval.top_p, max_new_tokens=run.eval_max_new_tokens,
         batch_size=run.eval.batch_size, desc="bench: eval",
     )
@@ -121,9 +114,9 @@ def main(argv: list[str] | None = None) -> None:
 
     rollouts = run.trainer.prompts_per_step * run.trainer.num_generations
     print(f"device={device} threads={torch.get_num_threads()} model={params / 1e6:.2f}M params")
-    print(f"grpo: {len(timer.seconds)} steps of {run.trainer.prompts_per_step} prompts x "
+    print(f"grpo: {len(seconds)} steps of {run.trainer.prompts_per_step} prompts x "
           f"{run.trainer.num_generations} rollouts ({rollouts}), max {run.trainer.max_completion_length} tokens")
-    print(f"grpo: first step {timer.seconds[0]:.2f} s; steady {sum(steady) / len(steady):.2f} s/step "
+    print(f"grpo: first step {seconds[0]:.2f} s; steady {sum(steady) / len(steady):.2f} s/step "
           f"(min {min(steady):.2f}, max {max(steady):.2f})")
     print(f"eval: {len(prompts)} problems x {run.eval.samples_per_problem} samples, {tokens} tokens in "
           f"{eval_seconds:.1f} s = {tokens / eval_seconds:.0f} tokens/s")
