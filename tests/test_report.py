@@ -42,7 +42,9 @@ def test_compare_against_base_on_the_same_eval_set():
         _run("lead", 0, 0.22, 30.0), _run("lead", 1, 0.18, 30.0),
         _run("grpo", 0, 0.3, 50.0, eval_hash="other"),  # no base on that eval set
         _run("lapo", 0, float("nan"), 20.0),  # no accuracy
+        {**_run("lead", 1, 0.9, 99.0), "run_id": "old", "start_time": pd.Timestamp(0)},  # rerun: older copy
     ])
+    runs.loc[runs["run_id"] != "old", "start_time"] = pd.Timestamp(1)
     result = compare(runs)
     lead = result.table.set_index("config").loc["lead"]
     # tokens 30 vs 40: reduction 0.25; accuracy 0.20 = base: change 0, AES = 1 * 0.25 + 3 * 0
@@ -51,6 +53,7 @@ def test_compare_against_base_on_the_same_eval_set():
     assert set(result.table["config"]) == {"base", "lead"}
     assert any("eval set other" in reason and "grpo" in reason for reason in result.excluded)
     assert any("lapo" in reason and "no eval/accuracy" in reason for reason in result.excluded)
+    assert any(reason.startswith("run old (lead, seed 1)") for reason in result.excluded)
     assert result.table.set_index("config")["pareto"].to_dict() == {"base": False, "lead": True}
 
 

@@ -73,6 +73,13 @@ def compare(runs: pd.DataFrame, aes_a: float = 1.0, aes_b: float = 3.0, aes_g: f
         excluded.append(f"run {row.get('run_id', '?')} ({row['tags.method']}): no eval/accuracy or eval/tokens_mean")
     runs = runs.drop(incomplete.index).copy()
     runs["config"] = config_labels(runs)
+    order = runs.sort_values("start_time").index if "start_time" in runs else runs.index
+    repeated = runs.loc[order].duplicated(["tags.eval_hash", "config", "tags.seed"], keep="last")
+    for index in repeated[repeated].index:
+        excluded.append(f"run {runs.loc[index].get('run_id', '?')} ({runs.loc[index, 'config']}, seed "
+                        f"{runs.loc[index, 'tags.seed']}): an earlier run of a configuration and seed run again; "
+                        "the latest counts")
+    runs = runs.drop(repeated[repeated].index)
     with_base = set(runs.loc[runs["tags.method"] == "base", "tags.eval_hash"])
     if not with_base:
         raise ConfigError("no `base` run among the selected runs: token reduction and accuracy change are "
