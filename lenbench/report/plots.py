@@ -14,7 +14,7 @@ import pandas as pd  # noqa: E402
 
 def pareto_plot(table: pd.DataFrame, path: Path) -> Path:
     """Each configuration at (mean tokens, mean pass@1) with 95% CI bars; the Pareto front joined."""
-    fig, ax = plt.subplots(figsize=(7, 5))
+    fig, ax = plt.subplots(figsize=(12, 5.5))
     for _, row in table.iterrows():
         ax.errorbar(row["tokens"], row["accuracy"], xerr=_bar(row["tokens_ci95"]), yerr=_bar(row["accuracy_ci95"]),
                     fmt="o" if row["pareto"] else "x", capsize=3, label=f"{row['config']} (n={row['seeds']})")
@@ -24,7 +24,7 @@ def pareto_plot(table: pd.DataFrame, path: Path) -> Path:
     ax.set_ylabel("pass@1 (avg@k)")
     ax.set_title("Accuracy vs tokens (mean over seeds, 95% CI)")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="best")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0))  # outside: many configs
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
