@@ -111,7 +111,7 @@ def test_report_cli_writes_table_plots_and_documents(tmp_path, capsys, monkeypat
                                 "eval/k1/accuracy": accuracy, "eval/k1/tokens_mean": tokens / 2,
                                 "eval/k2/accuracy": accuracy / 2, "eval/k2/tokens_mean": tokens})
     out = tmp_path / "report"
-    assert main(["--uri", uri, "--out", str(out)]) == 0
+    assert main(["--uri", uri, "--out", str(out), "--aes", "2", "3", "5"]) == 0
     for name in ("comparison.csv", "by_difficulty.csv", "pareto.png", "by_difficulty.png", "report.md", "report.html",
                  "dynamics.csv"):
         assert (out / name).stat().st_size > 0, name
@@ -119,6 +119,8 @@ def test_report_cli_writes_table_plots_and_documents(tmp_path, capsys, monkeypat
     assert "no eval/samples.csv" in (out / "report.md").read_text()  # these runs logged no samples
     # lead: 26.5 tokens vs base 40.5 -> reduction 1 - 26.5 / 40.5
     assert table.loc["lead", "token_reduction"] == pytest.approx(1 - 26.5 / 40.5)
+    # a = 2: 2 * dL - 5 * |dA|, dA = (0.185 - 0.21) / 0.21
+    assert table.loc["lead", "aes"] == pytest.approx(2 * (1 - 26.5 / 40.5) - 5 * 0.025 / 0.21)
     assert "data:image/png;base64," in (out / "report.html").read_text()
     assert "| lead " in capsys.readouterr().out
     logged = mlflow.search_runs(experiment_names=["lenbench-reports"])

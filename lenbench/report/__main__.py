@@ -36,6 +36,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dataset", help="only runs on this dataset")
     parser.add_argument("--sweep", help="only runs of this sweep (tag `sweep`), plus the base runs")
     parser.add_argument("--out", default="report", help="directory for the report files (default report/)")
+    parser.add_argument("--aes", nargs=3, type=float, default=[1.0, 3.0, 5.0], metavar=("A", "B", "G"),
+                        help="AES constants a, b, g (default 1 3 5): a*dL + b*|dA| if dA >= 0 else a*dL - g*|dA|")
     parser.add_argument("--keywords", nargs="+", default=["check", "fix"],
                         help="reflection markers counted per completion (testbed: check fix; real models e.g. "
                              "wait alternatively check)")
@@ -45,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         methods = sorted(set(args.methods) | {"base"}) if args.methods else None
-        result = compare(load_runs(args.uri, args.experiment, methods, args.dataset, args.sweep))
+        result = compare(load_runs(args.uri, args.experiment, methods, args.dataset, args.sweep), *args.aes)
     except ConfigError as error:
         print(f"lenbench report: {error}", file=sys.stderr)
         return 2
