@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import statistics
 import time
-from pathlib import Path
 
 import torch
 
@@ -116,14 +115,10 @@ class IAPORecipe(GRPORecipe):
 
         suffix_ids(policy_tokenizer(self.run), self.run.method.answer_suffix)
 
-    def train(self, model, tokenizer, out_dir: Path):
-        from lenbench.tracking import MlflowStepLogger
-        from lenbench.train.grpo import build_trainer
+    def reward_funcs(self) -> list:
         from lenbench.train.rewards import correctness_reward_func
 
-        trainer = build_trainer(
-            self.run, model, tokenizer, self.data.train, [correctness_reward_func(self.data.grader)],
-            out_dir / "trainer", callbacks=[MlflowStepLogger()], hooks=IAPOHooks(self.run.method, tokenizer),
-        )
-        trainer.train()
-        return trainer.model
+        return [correctness_reward_func(self.data.grader)]
+
+    def hooks(self, tokenizer):
+        return IAPOHooks(self.run.method, tokenizer)

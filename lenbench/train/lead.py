@@ -10,7 +10,6 @@ raw rewards and assigns them to `trainer.reward_weights` before TRL combines tha
 from __future__ import annotations
 
 import statistics
-from pathlib import Path
 
 import torch
 
@@ -107,15 +106,10 @@ class PSIHooks:
 class LEADRecipe(GRPORecipe):
     """LEAD: one GRPO run with two rewards normalized apart and combined by PSI weights."""
 
-    def train(self, model, tokenizer, out_dir: Path):
-        from lenbench.tracking import MlflowStepLogger
-        from lenbench.train.grpo import build_trainer
+    aggregation = "normalize_then_sum"
 
-        method: LEADMethodConfig = self.run.method
-        rewards = [correctness_reward_func(self.data.grader), EfficiencyReward(method, self.data.grader)]
-        trainer = build_trainer(
-            self.run, model, tokenizer, self.data.train, rewards, out_dir / "trainer",
-            callbacks=[MlflowStepLogger()], hooks=PSIHooks(method), aggregation="normalize_then_sum",
-        )
-        trainer.train()
-        return trainer.model
+    def reward_funcs(self) -> list:
+        return [correctness_reward_func(self.data.grader), EfficiencyReward(self.run.method, self.data.grader)]
+
+    def hooks(self, tokenizer):
+        return PSIHooks(self.run.method)

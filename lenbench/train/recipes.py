@@ -1,7 +1,8 @@
 """Per-method training recipes: the steps run.py calls, so the entry point names no method.
 
 `GRPORecipe` is the default: one GRPO run with the method's reward functions, plain eval
-prompts, no extra metrics. A method with more steps (LAPO's two stages) subclasses it.
+prompts, no extra metrics. A method with other rewards or engine hooks (LEAD, IAPO) overrides
+`reward_funcs`, `hooks` and `aggregation`; one with more steps (LAPO's two stages) overrides `train`.
 """
 
 from __future__ import annotations
@@ -19,15 +20,27 @@ class GRPORecipe:
     def check_inputs(self) -> None:
         """Raise ConfigError on inputs the config alone cannot vouch for; runs before any compute."""
 
+    aggregation = "sum_then_normalize"
+    """TRL's multi_objective_aggregation for this method's rewards (see lenbench.train.grpo.grpo_args)."""
+
+    def reward_funcs(self) -> list:
+        """The TRL reward functions the policy is trained with."""
+        from lenbench.train.rewards import reward_funcs_for
+
+        return reward_funcs_for(self.run.method, self.data.grader)
+
+    def hooks(self, tokenizer):
+        """The engine hooks of this method (None: plain GRPO)."""
+        return None
+
     def train(self, model, tokenizer, out_dir: Path):
         """Train the policy; returns the trained model."""
         from lenbench.tracking import MlflowStepLogger
         from lenbench.train.grpo import build_trainer
-        from lenbench.train.rewards import reward_funcs_for
 
-        rewards = reward_funcs_for(self.run.method, self.data.grader)
         trainer = build_trainer(
-            self.run, model, tokenizer, self.data.train, rewards, out_dir / "trainer", callbacks=[MlflowStepLogger()]
+            self.run, model, tokenizer, self.data.train, self.reward_funcs(), out_dir / "trainer",
+            callbacks=[MlflowStepLogger()], hooks=self.hooks(tokenizer), aggregation=self.aggregation,
         )
         trainer.train()
         return trainer.model
