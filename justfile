@@ -19,7 +19,7 @@ bench *ARGS:
 
 # lint
 lint:
-    {{py}} -m ruff check lenbench tests
+    {{py}} -m ruff check lenbench tests analysis hydra_plugins scripts
 
 # the MLflow UI on the project's store: http://127.0.0.1:5000
 ui:

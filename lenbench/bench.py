@@ -56,7 +56,7 @@ def _steady(seconds: list[float]) -> list[float]:
 
 def iapo_ratios(overrides: list[str], steps: int) -> None:
     """Print IAPO's steady seconds per step (each estimator) against GRPO's on the same config."""
-    from lenbench.data.testbed import load_testbed
+    from lenbench.data import load_task_data
     from lenbench.methods.iapo import ESTIMATORS
     from lenbench.models import check_model_source, policy_path
     from lenbench.train.iapo import IAPOHooks
@@ -64,7 +64,7 @@ def iapo_ratios(overrides: list[str], steps: int) -> None:
     base = [*overrides, f"trainer.max_steps={steps}"]
     grpo = _compose([*base, "method=grpo"])
     check_model_source(grpo)
-    data, path = load_testbed(grpo.dataset), policy_path(grpo)
+    data, path = load_task_data(grpo.dataset), policy_path(grpo)
     reference = _steady(_timed_training(grpo, data, path)[0])
     grpo_mean = sum(reference) / len(reference)
     print(f"grpo: {grpo_mean:.2f} s/step ({len(reference)} steady steps)")
@@ -78,7 +78,7 @@ def iapo_ratios(overrides: list[str], steps: int) -> None:
 def main(argv: list[str] | None = None) -> None:
     import torch
 
-    from lenbench.data.testbed import load_testbed
+    from lenbench.data import load_task_data
     from lenbench.evaluate import generate
     from lenbench.models import check_model_source, policy_path
 
@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> None:
     check_model_source(run)
     if run.trainer.torch_threads:
         torch.set_num_threads(run.trainer.torch_threads)
-    data = load_testbed(run.dataset)
+    data = load_task_data(run.dataset)
     seconds, model, tokenizer = _timed_training(run, data, policy_path(run))
     steady = _steady(seconds)
     device = next(model.parameters()).device.type

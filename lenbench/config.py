@@ -17,19 +17,82 @@ from lenbench.errors import ConfigError, check_choice, check_range
 from lenbench.methods import METHODS
 from lenbench.methods.baselines import MethodConfig
 
-DATASETS = ("arith",)
+DATASETS = ("arith", "file")  # dataset adapters: the generated testbed, local json / jsonl / parquet files
+DATASET_GRADERS = {"arith": ("exact",), "file": ("math",)}  # graders each adapter's answers allow
+DATA_FORMATS = ("auto", "json", "jsonl", "parquet")
+# DatasetConfig fields only file datasets use: not part of the testbed base model's cache key.
+FILE_DATASET_FIELDS = ("adapter", "grader", "train", "eval", "limit", "skip_invalid")
 MODEL_SOURCES = ("testbed", "path")
 LOSS_TYPES = ("grpo", "dr_grpo", "dapo", "bnpo", "cispo", "sapo", "luspo")
 SCALE_REWARDS = ("group", "batch", "none")
 DTYPES = ("float32", "bfloat16", "float16")
+DEVICES = ("auto", "cpu", "cuda")
+VLLM_MODES = ("colocate", "server")
+EVAL_BACKENDS = ("transformers", "vllm")
+
+
+@dataclass
+class FieldMapConfig:
+    """Where a row of a data file keeps each part of a problem.
+
+    A name is a top-level key or a dotted path into nested objects (`reward_model.ground_truth`).
+    A chat-list value (a list of {role, content} messages) stands for its last user message.
+    """
+
+    question: str = "problem"
+    """The problem text; a row without it is malformed."""
+    answer: Optional[str] = "answer"
+    """The gold answer: a string, a number (142.0 -> "142") or a list of strings (all of them must be
+    answered, e.g. OlympiadBench). A row whose answer is null or empty takes it from `solution`;
+    set this to null to always take it from `solution`."""
+    solution: Optional[str] = None
+    """A worked solution ending in a `#### <answer>` line (GSM8K); it supplies a missing answer."""
+    difficulty: Optional[str] = None
+    """Integer level (`3`, `3.0`, `"Level 3"`); None, or a value with no number, gives 0."""
+    id: Optional[str] = None
+    """Unique problem id; None (or a row without one) gives `<file stem>:<row index>`."""
+    unit: Optional[str] = None
+    """Unit of the answer (`km/h`), stripped from model answers before grading; None: no units."""
+
+
+@dataclass
+class DataFileConfig:
+    """One split of a file dataset: a local json / jsonl / parquet file and how to read its rows."""
+
+    path: Optional[str] = None
+    """Local file (never downloaded); None: no such split (train: an evaluation-only dataset)."""
+    format: str = "auto"
+    """json (a list of objects), jsonl (an object per line), parquet, or auto (from the extension)."""
+    fields: FieldMapConfig = field(default_factory=FieldMapConfig)
+    """Where each part of a problem is in a row."""
+    instruction: str = "Please reason step by step, and put your final answer within \\boxed{}."
+    """Appended to every question (after a space) to make the prompt: plain text, no chat template."""
 
 
 @dataclass
 class DatasetConfig:
-    """The built-in arith testbed (see lenbench.testbed.arith)."""
+    """What a run trains and evaluates on: the built-in arith testbed, or math problems in local files.
+
+    The arith fields (min_difficulty ... seed) drive the testbed; `train`, `eval`, `limit` and
+    `skip_invalid` drive file datasets (lenbench.data.benchmarks).
+    """
 
     name: str = "arith"
-    """Dataset adapter; allowed: arith."""
+    """Label of the dataset in run names and MLflow tags."""
+    adapter: str = "arith"
+    """How problems are made: arith (the generated testbed) or file (local json / jsonl / parquet files)."""
+    grader: str = "exact"
+    """How completions are graded: exact (the testbed's announced integer; adapter=arith) or math
+    (math-verify on the last \\boxed{} answer; adapter=file)."""
+    train: DataFileConfig = field(default_factory=DataFileConfig)
+    """File datasets: the RL training problems (path None: evaluation only)."""
+    eval: DataFileConfig = field(default_factory=DataFileConfig)
+    """File datasets: the held-out evaluation problems (path required)."""
+    limit: Optional[int] = None
+    """File datasets: read only the first `limit` rows of each file (quick runs); None: all rows."""
+    skip_invalid: bool = False
+    """File datasets: skip malformed rows (no question or no answer) and report how many, instead of
+    stopping the run at the first one."""
     min_difficulty: int = 1
     """Smallest chain length k."""
     max_difficulty: int = 6
@@ -52,7 +115,12 @@ class DatasetConfig:
     """Seed of problem generation; train/eval/SFT problems derive from it."""
 
     def validate(self) -> None:
-        check_choice("dataset.name", self.name, DATASETS)
+        if not self.name:
+            raise ConfigError("dataset.name must be a non-empty label (e.g. arith, math500)")
+        check_choice("dataset.adapter", self.adapter, DATASETS)
+        check_choice("dataset.grader", self.grader, DATASET_GRADERS[self.adapter])
+        if self.adapter == "file":
+            self._validate_files()
         check_range("dataset.min_difficulty", self.min_difficulty, low=1)
         if self.max_difficulty < self.min_difficulty:
             raise ConfigError(
@@ -66,6 +134,22 @@ class DatasetConfig:
         check_range("dataset.p_self_correct", self.p_self_correct, low=0.0, high=1.0)
         check_range("dataset.train_size", self.train_size, low=1)
         check_range("dataset.eval_per_difficulty", self.eval_per_difficulty, low=1)
+
+    def _validate_files(self) -> None:
+        if not self.eval.path:
+            raise ConfigError("dataset.eval.path must be set when dataset.adapter=file (a json, jsonl or parquet file)")
+        if self.limit is not None:
+            check_range("dataset.limit", self.limit, low=1)
+        for split in ("train", "eval"):
+            source: DataFileConfig = getattr(self, split)
+            check_choice(f"dataset.{split}.format", source.format, DATA_FORMATS)
+            if not source.fields.question:
+                raise ConfigError(f"dataset.{split}.fields.question must name the field holding the problem text")
+            if not source.fields.answer and not source.fields.solution:
+                raise ConfigError(
+                    f"dataset.{split}.fields.answer and dataset.{split}.fields.solution are both unset; "
+                    "allowed: at least one names where the gold answer is"
+                )
 
     @property
     def difficulties(self) -> list[int]:
@@ -108,10 +192,20 @@ class ModelConfig:
     """Where built base models are kept, keyed by a hash of the testbed and SFT settings."""
     dtype: str = "float32"
     """Parameter dtype: float32, bfloat16 or float16."""
+    device: str = "auto"
+    """Where the policy runs: `auto` (cuda when available, else cpu), `cpu` or `cuda` (checked to
+    exist before any compute)."""
+    trust_remote_code: bool = False
+    """Let transformers run Python code shipped inside the model directory (custom architectures).
+    Off: the presets are all standard Qwen2 checkpoints."""
+    chat_template: bool = True
+    """Prompt as a user message in the tokenizer's chat template when it has one (instruct and
+    reasoning models); false, or a tokenizer without one (the testbed's): the dataset's plain prompt."""
 
     def validate(self) -> None:
         check_choice("model.source", self.source, MODEL_SOURCES)
         check_choice("model.dtype", self.dtype, DTYPES)
+        check_choice("model.device", self.device, DEVICES)
         if self.source == "path" and not self.path:
             raise ConfigError("model.path must be set when model.source=path")
         for name in ("hidden_size", "num_layers", "num_heads", "intermediate_size", "max_positions"):
@@ -125,6 +219,17 @@ class ModelConfig:
         check_range("model.sft_learning_rate", self.sft_learning_rate, low=0.0, low_inclusive=False)
         check_range("model.sft_batch_size", self.sft_batch_size, low=1)
         check_range("model.plan_fraction", self.plan_fraction, low=0.0, high=1.0)
+
+
+def check_vllm_engine(section: str, cfg) -> None:
+    """Ranges of the vLLM engine knobs that `trainer` and `eval` share (vllm_* fields)."""
+    check_range(
+        f"{section}.vllm_gpu_memory_utilization", cfg.vllm_gpu_memory_utilization,
+        low=0.0, high=1.0, low_inclusive=False,
+    )
+    check_range(f"{section}.vllm_tensor_parallel_size", cfg.vllm_tensor_parallel_size, low=1)
+    if cfg.vllm_max_model_length is not None:
+        check_range(f"{section}.vllm_max_model_length", cfg.vllm_max_model_length, low=1)
 
 
 @dataclass
@@ -175,6 +280,29 @@ class TrainerConfig:
     """Save a checkpoint every this many steps; 0 = no checkpoints."""
     torch_threads: Optional[int] = None
     """torch intra-op threads; None = torch's default (all cores)."""
+    gradient_accumulation_steps: int = 1
+    """Micro-batches per optimizer step: each device trains on prompts_per_step * num_generations
+    rollouts per step in this many slices (must divide it); the rollouts are still generated at once."""
+    use_vllm: bool = False
+    """Generate rollouts with vLLM (TRL's integration; GPU machines with the `gpu` extra only)."""
+    vllm_mode: str = "colocate"
+    """`colocate`: vLLM runs inside the training processes and shares their GPUs; `server`: rollouts
+    come from a separate `trl vllm-serve` process (vllm_server_host:vllm_server_port)."""
+    vllm_server_host: str = "0.0.0.0"
+    """vllm_mode=server: host of the `trl vllm-serve` server."""
+    vllm_server_port: int = 8000
+    """vllm_mode=server: port of the `trl vllm-serve` server."""
+    vllm_server_timeout: float = 240.0
+    """vllm_mode=server: seconds to wait for the server to come up."""
+    vllm_gpu_memory_utilization: float = 0.3
+    """vllm_mode=colocate: fraction of each GPU's memory vLLM may take (weights + KV cache)."""
+    vllm_tensor_parallel_size: int = 1
+    """vllm_mode=colocate: GPUs one vLLM engine spans (must divide the number of processes)."""
+    vllm_max_model_length: Optional[int] = None
+    """vLLM context window (longest prompt + max_completion_length); None = the model's own."""
+    vllm_enable_sleep_mode: bool = False
+    """vllm_mode=colocate: offload vLLM's weights and KV cache during the optimizer step (less
+    memory, slower steps)."""
 
     def validate(self) -> None:
         check_range("trainer.max_steps", self.max_steps, low=1)
@@ -198,6 +326,17 @@ class TrainerConfig:
         check_range("trainer.save_steps", self.save_steps, low=0)
         if self.torch_threads is not None:
             check_range("trainer.torch_threads", self.torch_threads, low=1)
+        check_range("trainer.gradient_accumulation_steps", self.gradient_accumulation_steps, low=1)
+        rollouts = self.prompts_per_step * self.num_generations
+        if rollouts % self.gradient_accumulation_steps:
+            raise ConfigError(
+                f"trainer.gradient_accumulation_steps={self.gradient_accumulation_steps} must divide "
+                f"trainer.prompts_per_step * trainer.num_generations = {rollouts}"
+            )
+        check_choice("trainer.vllm_mode", self.vllm_mode, VLLM_MODES)
+        check_range("trainer.vllm_server_port", self.vllm_server_port, low=1, high=65535)
+        check_range("trainer.vllm_server_timeout", self.vllm_server_timeout, low=0.0, low_inclusive=False)
+        check_vllm_engine("trainer", self)
 
 
 @dataclass
@@ -215,7 +354,16 @@ class EvalConfig:
     max_new_tokens: Optional[int] = None
     """Longest completion; None = trainer.max_completion_length."""
     batch_size: int = 128
-    """Prompts per generate call."""
+    """Prompts per generate call (transformers backend; vLLM schedules its own batches)."""
+    backend: str = "transformers"
+    """Generation backend: `transformers` (generate, CPU or GPU) or `vllm` (GPU machines with the
+    `gpu` extra; same prompts, grading and metrics)."""
+    vllm_gpu_memory_utilization: float = 0.85
+    """backend=vllm: fraction of GPU memory vLLM may take (the policy is moved to CPU meanwhile)."""
+    vllm_tensor_parallel_size: int = 1
+    """backend=vllm: GPUs the evaluation engine spans."""
+    vllm_max_model_length: Optional[int] = None
+    """backend=vllm: context window (longest prompt + max_new_tokens); None = the model's own."""
 
     def validate(self) -> None:
         check_range("eval.samples_per_problem", self.samples_per_problem, low=1)
@@ -224,6 +372,8 @@ class EvalConfig:
         if self.max_new_tokens is not None:
             check_range("eval.max_new_tokens", self.max_new_tokens, low=1)
         check_range("eval.batch_size", self.batch_size, low=1)
+        check_choice("eval.backend", self.backend, EVAL_BACKENDS)
+        check_vllm_engine("eval", self)
 
 
 @dataclass
@@ -236,6 +386,8 @@ class TrackingConfig:
     """MLflow experiment name."""
     run_name: Optional[str] = None
     """Run name; None = method, key knobs and seed."""
+    tags: dict[str, str] = field(default_factory=dict)
+    """Extra MLflow tags of the run (`+tracking.tags.team=nlp`); sweepers add theirs here."""
 
     def validate(self) -> None:
         if not self.uri:

@@ -1,6 +1,7 @@
 """Held-out evaluation: generate, grade, and compute the metrics of shared/docs/methods.md.
 
-Backend: transformers `generate` (CPU or GPU), batched over left-padded prompts.
+Backends (eval.backend): `transformers` `generate` (CPU or GPU), batched over left-padded
+prompts; `vllm` (GPU only, lenbench.evaluate_vllm), returning the same completions.
 Per problem: `samples_per_problem` sampled completions (pass@1 as avg@k) and, optionally,
 one greedy completion. Completion tokens include the EOS token; a completion that never emits
 EOS is truncated and counts as `max_new_tokens` long.
@@ -8,7 +9,11 @@ EOS is truncated and counts as `max_new_tokens` long.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
 
 import pandas as pd
 import torch
@@ -102,7 +107,7 @@ def _decode_rows(data: Dataset, completions: list[list[Completion]], decoding: s
                     "completion": completion.text,
                     "tokens": completion.tokens,
                     "truncated": completion.truncated,
-                    "correct": grade(completion.text, item["answer"], grader),
+                    "correct": grade(completion.text, item["answer"], grader, unit=item.get("unit") or ""),
                 }
             )
     return rows
@@ -125,21 +130,49 @@ def summarize(samples: pd.DataFrame) -> dict[str, float]:
     return summary
 
 
+@contextmanager
+def generator(
+    model, tokenizer, cfg: EvalConfig, seed: int, model_dir: Path | None = None, trust_remote_code: bool = False
+) -> Iterator:
+    """`generate` of the configured backend, bound to the policy (prompts and decoding settings left)."""
+    if cfg.backend == "vllm":
+        from lenbench.evaluate_vllm import vllm_generator
+
+        with vllm_generator(model, tokenizer, cfg, seed, model_dir, trust_remote_code) as generate_fn:
+            yield generate_fn
+    else:
+        yield partial(generate, model, tokenizer, batch_size=cfg.batch_size)
+
+
 def evaluate(
-    model, tokenizer, data: Dataset, grader: str, cfg: EvalConfig, max_new_tokens: int, seed: int
+    model,
+    tokenizer,
+    data: Dataset,
+    grader: str,
+    cfg: EvalConfig,
+    max_new_tokens: int,
+    seed: int,
+    *,
+    model_dir: Path | None = None,
+    trust_remote_code: bool = False,
 ) -> EvalResult:
+    """Generate, grade and summarize on `data`. `model_dir`/`trust_remote_code`: vLLM backend only
+    (the policy's directory when the model is unchanged from it; None saves the model for vLLM)."""
     prompts = list(data["prompt"])
     torch.manual_seed(seed)
-    shared = {"max_new_tokens": max_new_tokens, "batch_size": cfg.batch_size, "top_p": cfg.top_p}
-    sampled = generate(
-        model, tokenizer, prompts, num_samples=cfg.samples_per_problem, do_sample=True,
-        temperature=cfg.temperature, desc=f"eval: {cfg.samples_per_problem} samples/problem", **shared,
-    )
-    rows = _decode_rows(data, sampled, "sample", grader)
-    if cfg.greedy:
-        greedy = generate(
-            model, tokenizer, prompts, num_samples=1, do_sample=False, temperature=1.0, desc="eval: greedy", **shared
+    shared = {"max_new_tokens": max_new_tokens, "top_p": cfg.top_p}
+    with generator(model, tokenizer, cfg, seed, model_dir, trust_remote_code) as generate_fn:
+        sampled = generate_fn(
+            prompts, num_samples=cfg.samples_per_problem, do_sample=True,
+            temperature=cfg.temperature, desc=f"eval: {cfg.samples_per_problem} samples/problem", **shared,
         )
+        greedy = (
+            generate_fn(prompts, num_samples=1, do_sample=False, temperature=1.0, desc="eval: greedy", **shared)
+            if cfg.greedy
+            else None
+        )
+    rows = _decode_rows(data, sampled, "sample", grader)
+    if greedy is not None:
         rows += _decode_rows(data, greedy, "greedy", grader)
     samples = pd.DataFrame(rows)
     by_difficulty = pd.DataFrame(

@@ -1,13 +1,20 @@
-"""Where the policy comes from: the cached testbed base model, or a local model directory."""
+"""Where the policy comes from and where it runs.
+
+The cached testbed base model or a local model directory (never downloaded: every load is
+`local_files_only`); the device it runs on; and the checks, before any compute, that the machine
+can run what the config asks for (CUDA, bf16, the vLLM extra).
+"""
 
 from __future__ import annotations
 
+import importlib.util
+import os
 from pathlib import Path
 
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from lenbench.config import RunConfig
+from lenbench.config import ModelConfig, RunConfig
 from lenbench.errors import ConfigError
 from lenbench.testbed.base_model import MARKER, base_model_dir, check_cached_model, ensure_base_model
 
@@ -33,6 +40,53 @@ def check_model_source(run: RunConfig) -> None:
         raise ConfigError(f"model.cache_dir={run.model.cache_dir!r} is not writable ({error})") from None
 
 
+def resolve_device(device: str) -> str:
+    """`cuda[:LOCAL_RANK]` or `cpu` for a model.device setting (`auto`: cuda when available). Under
+    `accelerate launch` each process takes its own GPU (LOCAL_RANK), not all of them GPU 0."""
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and "LOCAL_RANK" in os.environ:
+        return f"cuda:{int(os.environ['LOCAL_RANK'])}"
+    return device
+
+
+def require_cuda(setting: str) -> None:
+    """ConfigError naming `setting` (e.g. "trainer.bf16=true") unless a CUDA GPU is usable."""
+    if not torch.cuda.is_available():
+        build = f"CUDA {torch.version.cuda} build" if torch.version.cuda else "a CPU-only build"
+        raise ConfigError(
+            f"{setting} needs a CUDA GPU, but none is available (torch {torch.__version__}, {build}); "
+            "run it on a GPU machine or drop the setting"
+        )
+
+
+def require_vllm(setting: str) -> None:
+    """ConfigError naming `setting` unless the vllm package is importable (found, not imported)."""
+    if importlib.util.find_spec("vllm") is None:
+        raise ConfigError(f"{setting} needs the vLLM extra: pip install 'lenbench[gpu]' (GPU machines only)")
+
+
+def check_runtime(run: RunConfig) -> None:
+    """Fail fast (before any compute) when this machine cannot run the config: model.device=cuda,
+    trainer.bf16 or trainer.use_vllm (training methods only), eval.backend=vllm."""
+    from lenbench.methods import METHODS
+
+    if run.model.device == "cuda":
+        require_cuda("model.device=cuda")
+    if METHODS[run.method.name].trains:
+        if run.trainer.use_vllm:
+            require_vllm("trainer.use_vllm=true")
+            require_cuda("trainer.use_vllm=true")
+        if run.trainer.bf16:
+            require_cuda("trainer.bf16=true")
+        if run.model.device == "cpu" and (run.trainer.use_vllm or run.trainer.bf16):
+            raise ConfigError("model.device=cpu cannot train with trainer.use_vllm=true or trainer.bf16=true "
+                              "(both run on GPUs); use model.device=auto or cuda")
+    if run.eval.backend == "vllm":
+        require_vllm("eval.backend=vllm")
+        require_cuda("eval.backend=vllm")
+
+
 def policy_path(run: RunConfig) -> Path:
     """Directory of the starting policy, building the testbed base model on first use."""
     if run.model.source == "path":
@@ -43,15 +97,26 @@ def policy_path(run: RunConfig) -> Path:
 def policy_tokenizer(run: RunConfig):
     """The policy's tokenizer without building or loading the model (for checks before compute)."""
     if run.model.source == "path":
-        return AutoTokenizer.from_pretrained(Path(run.model.path).expanduser(), local_files_only=True)
+        return AutoTokenizer.from_pretrained(
+            Path(run.model.path).expanduser(), local_files_only=True, trust_remote_code=run.model.trust_remote_code
+        )
     from lenbench.testbed.tokenizer import build_tokenizer
 
     return build_tokenizer(run.dataset.number_max)
 
 
-def load_model(path: Path, dtype: str = "float32"):
-    """Model and tokenizer from a local directory, never from a hub; left padding for generation."""
-    tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+def load_model(path: Path, dtype: str = "float32", device: str = "auto", trust_remote_code: bool = False):
+    """Model (in `dtype`, on `device`: auto, cpu or cuda) and tokenizer from a local directory, never
+    from a hub; left padding for generation."""
+    tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True, trust_remote_code=trust_remote_code)
     tokenizer.padding_side = "left"
-    network = AutoModelForCausalLM.from_pretrained(path, local_files_only=True, dtype=getattr(torch, dtype))
-    return network, tokenizer
+    network = AutoModelForCausalLM.from_pretrained(
+        path, local_files_only=True, dtype=getattr(torch, dtype), trust_remote_code=trust_remote_code
+    )
+    return network.to(resolve_device(device)), tokenizer
+
+
+def load_policy(run: RunConfig, path: Path):
+    """The run's starting policy from `path` with model.dtype, model.device and model.trust_remote_code."""
+    model: ModelConfig = run.model
+    return load_model(path, model.dtype, model.device, model.trust_remote_code)

@@ -14,10 +14,12 @@ from pathlib import Path
 import hydra
 import torch
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from lenbench.config import RunConfig, load_run_config
+from lenbench.config import RunConfig
 from lenbench.errors import ConfigError
+from lenbench.preflight import check_job
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never fetch weights or data from a hub
 
@@ -26,9 +28,19 @@ def run_name(run: RunConfig, overrides: list[str] = ()) -> str:
     """`method[knob=value,...]-dataset-sSEED`: the method knobs are the job's `method.*` overrides."""
     if run.tracking.run_name:
         return run.tracking.run_name
-    knobs = [o.removeprefix("method.") for o in overrides if o.startswith("method.")]
+    knobs = [short_knob(o.removeprefix("method.")) for o in overrides if o.startswith("method.")]
     label = f"{run.method.name}[{','.join(knobs)}]" if knobs else run.method.name
     return f"{label}-{run.dataset.name}-s{run.seed}"
+
+
+def short_knob(override: str) -> str:
+    """`w_min=0.37183521486758875` -> `w_min=0.3718` (Optuna's sampled floats), anything else as is."""
+    key, _, value = override.partition("=")
+    try:
+        number = float(value)
+    except ValueError:
+        return override
+    return f"{key}={number:.4g}" if "." in value and len(value) > 6 else override
 
 
 def job_overrides() -> list[str]:
@@ -57,29 +69,31 @@ def sweep_tags(overrides: list[str]) -> dict[str, str]:
     name = HydraConfig.get().runtime.choices.get("sweep")
     if not name:
         return {}
-    point = [o for o in overrides if not o.startswith(("seed=", "+sweep=", "hydra/", "+experiment="))]
+    skip = ("seed=", "+sweep=", "hydra/", "+experiment=", "+tracking.tags.", "tracking.tags.")
+    point = [o for o in overrides if not o.startswith(skip)]
     return {"sweep": name, "grid_point": " ".join(sorted(point))}
 
 
 def run_job(cfg: DictConfig) -> tuple[float, float]:
     """One job end to end; every config error is raised before any model is built."""
     from lenbench.methods import METHODS
-    from lenbench.models import check_model_source, load_model, policy_path
+    from lenbench.models import check_runtime, load_policy, policy_path, policy_tokenizer
 
-    run = load_run_config(cfg)
-    check_model_source(run)
+    run = check_job(cfg)
+    check_runtime(run)  # here, on the machine that computes (a sweep checks configs on the submitting one)
     threads = run.trainer.torch_threads or launcher_cpus()
     if threads:
         torch.set_num_threads(threads)
 
     import mlflow
 
-    from lenbench.data.testbed import load_testbed
+    from lenbench.data import load_task_data
+    from lenbench.data.prompts import model_prompts
     from lenbench.evaluate import evaluate
     from lenbench.tracking import log_eval, tracked_run
     from lenbench.train.recipes import recipe_for
 
-    data = load_testbed(run.dataset)
+    data = model_prompts(load_task_data(run.dataset), policy_tokenizer(run), run.model.chat_template)
     recipe = recipe_for(run, data)
     recipe.check_inputs()
     out_dir = job_output_dir()
@@ -93,21 +107,26 @@ def run_job(cfg: DictConfig) -> tuple[float, float]:
     }
     overrides = job_overrides()
     tags.update(sweep_tags(overrides))
+    tags.update(run.tracking.tags)
     name = run_name(run, overrides)
     tags["mlflow.note.content"] = (  # the run's description in the MLflow UI
         f"{run.method.name} on {run.dataset.name}, seed {run.seed}; overrides: {' '.join(overrides) or 'none'}; "
         f"outputs in {out_dir.resolve()}"
     )
     with tracked_run(run.tracking, name, resolved, tags, OmegaConf.to_yaml(cfg, resolve=True)) as active:
+        if data.skipped:
+            mlflow.log_metric("data/skipped_rows", data.skipped)
         path = policy_path(run)
-        model, tokenizer = load_model(path, run.model.dtype)
+        model, tokenizer = load_policy(run, path)
         mlflow.set_tag("base_model", str(path))
-        if torch.cuda.is_available():
-            model = model.to("cuda")
-        if METHODS[run.method.name].trains:
+        trains = METHODS[run.method.name].trains
+        if trains:
             model = recipe.train(model, tokenizer, out_dir)
         prompts = recipe.eval_data()
-        result = evaluate(model, tokenizer, prompts, data.grader, run.eval, run.eval_max_new_tokens, run.seed)
+        result = evaluate(
+            model, tokenizer, prompts, data.grader, run.eval, run.eval_max_new_tokens, run.seed,
+            model_dir=None if trains else path, trust_remote_code=run.model.trust_remote_code,
+        )
         log_eval(result)
         extra = recipe.eval_metrics(result)
         if extra:
@@ -127,6 +146,8 @@ def main(cfg: DictConfig) -> tuple[float, float]:
     try:
         return run_job(cfg)
     except ConfigError as error:
+        if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
+            raise  # a failed job of a sweep: Hydra records it and the sweeper decides
         raise SystemExit(f"lenbench: config error: {error}") from None
 
 

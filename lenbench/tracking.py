@@ -20,6 +20,7 @@ import pandas as pd
 from transformers import TrainerCallback
 
 from lenbench.config import TrackingConfig
+from lenbench.store_lock import store_setup_lock
 
 
 class Terminated(KeyboardInterrupt):
@@ -54,29 +55,12 @@ def _sigterm_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def _store_setup_lock(uri: str):
-    """A file lock beside a sqlite store while it may be created or migrated.
-
-    Parallel jobs (a Submitit sweep) that open a new sqlite store at once race in MLflow's schema
-    migration ("table _alembic_tmp_metrics already exists"); one at a time, the first creates the
-    store and the others find it ready. Other stores need no lock.
-    """
-    from contextlib import nullcontext
-
-    from filelock import FileLock
-
-    if not uri.startswith("sqlite:///"):
-        return nullcontext()
-    path = Path(uri.removeprefix("sqlite:///")).expanduser()
-    return FileLock(str(path) + ".lock", timeout=600)
-
-
 @contextmanager
 def tracked_run(
     cfg: TrackingConfig, run_name: str, params: dict[str, Any], tags: dict[str, str], resolved_yaml: str
 ) -> Iterator[mlflow.ActiveRun]:
     """Start an MLflow run, log params/config, and end it with the right status."""
-    with _store_setup_lock(cfg.uri):
+    with store_setup_lock(cfg.uri):
         mlflow.set_tracking_uri(cfg.uri)
         mlflow.set_experiment(cfg.experiment)
         run = mlflow.start_run(run_name=run_name, tags=tags)

@@ -171,5 +171,8 @@ def test_run_names_carry_the_method_knobs_of_the_job(compose):
     run = load_run_config(compose("method=lead", "method.w_min=0.1", "seed=2"))
     assert run_name(run, ["method=lead", "method.w_min=0.1", "seed=2"]) == "lead[w_min=0.1]-arith-s2"
     assert run_name(run) == "lead-arith-s2"
+    # an Optuna-sampled float is shortened to 4 significant digits; other values stay as written
+    sampled = ["method.w_min=0.37183521486758875", "method.aggregator=min_correct"]
+    assert run_name(run, sampled) == "lead[w_min=0.3718,aggregator=min_correct]-arith-s2"
     named = load_run_config(compose("method=lead", "tracking.run_name=mine"))
     assert run_name(named, ["method.w_min=0.1"]) == "mine"

@@ -18,7 +18,7 @@ class TaskData:
     """What a run trains and evaluates on."""
 
     train: Dataset
-    """Columns: prompt, answer, difficulty, oracle_length, problem_id."""
+    """Columns: prompt, answer, difficulty, oracle_length, problem_id (file datasets add unit)."""
     eval: Dataset
     """Same columns; problems disjoint from train."""
     grader: str
@@ -27,6 +27,8 @@ class TaskData:
     """Hash of the eval problems: runs are comparable only when it matches."""
     train_hash: str
     """Hash of the train problems: a stage-1 length table belongs to one train set."""
+    skipped: int = 0
+    """Malformed rows skipped while loading (file datasets with dataset.skip_invalid=true)."""
 
 
 def _rows(problems: list[Problem]) -> dict[str, list]:

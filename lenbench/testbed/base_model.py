@@ -28,14 +28,19 @@ from lenbench.errors import ConfigError
 MARKER = "lenbench_base.json"
 FORMAT_VERSION = 1
 # Settings that do not change the base model (RL data sizes, where the cache lives, dtype at load).
-_NOT_IN_KEY = {"train_size", "eval_per_difficulty", "cache_dir", "dtype", "source", "path"}
+# The settings that shape the SFT model: the arith generator and the Llama/SFT recipe. An allowlist,
+# so run-time fields added to the configs later (device, file-dataset paths...) keep the key.
+_DATASET_KEY = ("name", "min_difficulty", "max_difficulty", "value_max", "operand_max", "number_max",
+                "p_verify", "p_self_correct", "seed")
+_MODEL_KEY = ("hidden_size", "num_layers", "num_heads", "intermediate_size", "max_positions", "sft_examples",
+              "sft_epochs", "sft_learning_rate", "sft_batch_size", "plan_fraction", "sft_seed")
 
 
 def cache_key(dataset: DatasetConfig, model: ModelConfig) -> str:
     settings = {
         "format": FORMAT_VERSION,
-        "dataset": {k: v for k, v in asdict(dataset).items() if k not in _NOT_IN_KEY},
-        "model": {k: v for k, v in asdict(model).items() if k not in _NOT_IN_KEY},
+        "dataset": {k: getattr(dataset, k) for k in _DATASET_KEY},
+        "model": {k: getattr(model, k) for k in _MODEL_KEY},
     }
     return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
 

@@ -21,6 +21,7 @@ from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 from trl import GRPOConfig, GRPOTrainer
 
 from lenbench.config import TrainerConfig
+from lenbench.models import resolve_device
 
 
 class MethodHooks(Protocol):
@@ -81,12 +82,19 @@ class LenbenchGRPOTrainer(GRPOTrainer):
 
 
 def grpo_args(
-    cfg: TrainerConfig, output_dir: Path, seed: int, aggregation: str = "sum_then_normalize"
+    cfg: TrainerConfig,
+    output_dir: Path,
+    seed: int,
+    aggregation: str = "sum_then_normalize",
+    use_cpu: bool | None = None,
 ) -> GRPOConfig:
     """TRL GRPOConfig from lenbench's trainer settings.
 
     `aggregation` is TRL's multi_objective_aggregation: `sum_then_normalize` (one combined reward,
     plain GRPO) or `normalize_then_sum` (each reward normalized per group, then weighted: LEAD).
+    `use_cpu`: train on CPU; None = when no CUDA GPU is available.
+    Each device's prompts_per_step * num_generations rollouts are generated as one batch and trained
+    in gradient_accumulation_steps micro-batches (TRL's steps_per_generation defaults to it).
     """
     return GRPOConfig(
         output_dir=str(output_dir),
@@ -94,7 +102,8 @@ def grpo_args(
         learning_rate=cfg.learning_rate,
         lr_scheduler_type=cfg.lr_scheduler_type,
         warmup_steps=cfg.warmup_steps,
-        per_device_train_batch_size=cfg.prompts_per_step * cfg.num_generations,
+        per_device_train_batch_size=cfg.prompts_per_step * cfg.num_generations // cfg.gradient_accumulation_steps,
+        gradient_accumulation_steps=cfg.gradient_accumulation_steps,
         num_generations=cfg.num_generations,
         max_completion_length=cfg.max_completion_length,
         temperature=cfg.temperature,
@@ -115,9 +124,18 @@ def grpo_args(
         report_to="none",
         seed=seed,
         data_seed=seed,
-        use_cpu=not torch.cuda.is_available(),
+        use_cpu=not torch.cuda.is_available() if use_cpu is None else use_cpu,
         log_completions=False,
         multi_objective_aggregation=aggregation,
+        use_vllm=cfg.use_vllm,
+        vllm_mode=cfg.vllm_mode,
+        vllm_server_host=cfg.vllm_server_host,
+        vllm_server_port=cfg.vllm_server_port,
+        vllm_server_timeout=cfg.vllm_server_timeout,
+        vllm_gpu_memory_utilization=cfg.vllm_gpu_memory_utilization,
+        vllm_tensor_parallel_size=cfg.vllm_tensor_parallel_size,
+        vllm_max_model_length=cfg.vllm_max_model_length,
+        vllm_enable_sleep_mode=cfg.vllm_enable_sleep_mode,
     )
 
 
@@ -139,7 +157,8 @@ def build_trainer(
     return LenbenchGRPOTrainer(
         model=model,
         reward_funcs=list(reward_funcs),
-        args=grpo_args(trainer_cfg, output_dir, run.seed, aggregation),
+        args=grpo_args(trainer_cfg, output_dir, run.seed, aggregation,
+                       use_cpu=resolve_device(run.model.device) == "cpu"),
         train_dataset=train_dataset,
         processing_class=tokenizer,
         callbacks=list(callbacks),

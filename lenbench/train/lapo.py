@@ -14,7 +14,7 @@ import statistics
 from pathlib import Path
 
 from lenbench.errors import ConfigError
-from lenbench.grading import grade
+from lenbench.grading import grade_all
 from lenbench.methods.lapo import (
     LAPOMethodConfig,
     LengthTable,
@@ -38,8 +38,8 @@ class DiscoveryReward:
         self.__name__ = "lapo_discovery"
         self.method, self.grader, self.table = method, grader, table
 
-    def __call__(self, prompts, completions, completion_ids, answer, problem_id, log_metric=None, **_):
-        correct = [grade(c, gold, self.grader) for c, gold in zip(completions, answer, strict=True)]
+    def __call__(self, prompts, completions, completion_ids, answer, problem_id, log_metric=None, unit=None, **_):
+        correct = grade_all(completions, answer, self.grader, unit)
         batch = stage1_batch(
             self.table, problem_id, [len(ids) for ids in completion_ids], correct,
             alpha=self.method.alpha, tau=self.method.tau, window=self.method.window,
@@ -57,11 +57,12 @@ class InternalizationReward:
         self.__name__ = "lapo_internalization"
         self.method, self.grader, self.targets = method, grader, targets
 
-    def __call__(self, prompts, completions, completion_ids, answer, problem_id, log_metric=None, **_):
+    def __call__(self, prompts, completions, completion_ids, answer, problem_id, log_metric=None, unit=None, **_):
         m = self.method
         rewards, length_errors, plan_errors, planned = [], [], [], 0
-        for completion, ids, gold, pid in zip(completions, completion_ids, answer, problem_id, strict=True):
-            correct, target = grade(completion, gold, self.grader), self.targets.get(pid)
+        graded = grade_all(completions, answer, self.grader, unit)
+        for completion, ids, correct, pid in zip(completions, completion_ids, graded, problem_id, strict=True):
+            target = self.targets.get(pid)
             if m.plan_mode == "prompt":
                 rewards.append(stage2_rewards([len(ids)], [correct], target, m.beta, m.sigma)[0])
                 if correct and target is not None:

@@ -13,7 +13,7 @@ import statistics
 
 import torch
 
-from lenbench.grading import grade
+from lenbench.grading import grade_all
 from lenbench.methods.groups import group_indices
 from lenbench.methods.lead import (
     LEADMethodConfig,
@@ -35,9 +35,9 @@ class EfficiencyReward:
         self.__name__ = "lead_efficiency"
         self.method, self.grader = method, grader
 
-    def __call__(self, prompts, completions, completion_ids, answer, problem_id, log_metric=None, **_):
+    def __call__(self, prompts, completions, completion_ids, answer, problem_id, log_metric=None, unit=None, **_):
         m = self.method
-        correct = [grade(c, gold, self.grader) for c, gold in zip(completions, answer, strict=True)]
+        correct = grade_all(completions, answer, self.grader, unit)
         lengths = [len(ids) for ids in completion_ids]
         rewards = [0.0] * len(completions)
         targets, unsolved, groups = [], 0, group_indices(problem_id)

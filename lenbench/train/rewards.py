@@ -8,15 +8,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from lenbench.grading import grade
+from lenbench.grading import grade_all
 from lenbench.methods.baselines import correctness_rewards
 
 
 def correctness_reward_func(grader: str, correct_reward: float = 1.0) -> Callable[..., list[float]]:
     """TRL reward function: correct_reward for a correct final answer, else 0."""
 
-    def correctness(prompts, completions, answer, **_) -> list[float]:
-        correct = [grade(completion, gold, grader) for completion, gold in zip(completions, answer, strict=True)]
+    def correctness(prompts, completions, answer, unit=None, **_) -> list[float]:
+        correct = grade_all(completions, answer, grader, unit)
         return correctness_rewards(correct, correct_reward)
 
     return correctness

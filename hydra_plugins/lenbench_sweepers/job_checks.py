@@ -1,0 +1,41 @@
+"""Pre-launch checks shared by the sweepers: compose each job's config and validate it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from hydra.errors import CompactHydraException, HydraException
+from omegaconf import DictConfig
+from omegaconf.errors import OmegaConfBaseException
+
+from lenbench.errors import ConfigError
+from lenbench.preflight import check_job
+
+
+class SweepError(CompactHydraException):
+    """A sweep that cannot start; Hydra prints the message alone (no traceback)."""
+
+
+def job_error(config_loader, master_config: DictConfig, overrides: Sequence[str]) -> str | None:
+    """Why the job with these overrides would fail before computing anything (None if it would not)."""
+    try:
+        cfg = config_loader.load_sweep_config(master_config=master_config, sweep_overrides=list(overrides))
+        check_job(cfg)
+    except (ConfigError, HydraException, OmegaConfBaseException) as error:
+        return str(error).strip().splitlines()[0]
+    return None
+
+
+def check_jobs(config_loader, master_config: DictConfig, jobs: Sequence[Sequence[str]]) -> None:
+    """Raise SweepError listing every job of `jobs` whose config is invalid (nothing is launched)."""
+    failures = []
+    for overrides in jobs:
+        error = job_error(config_loader, master_config, overrides)
+        if error:
+            failures.append(f"  {' '.join(overrides) or '(no overrides)'}: {error}")
+    if failures:
+        shown = "\n".join(failures[:10]) + (f"\n  ... and {len(failures) - 10} more" if len(failures) > 10 else "")
+        raise SweepError(
+            f"lenbench: {len(failures)} of {len(jobs)} jobs have an invalid config; "
+            f"no job was launched:\n{shown}"
+        )

@@ -1,0 +1,304 @@
+"""`hydra/sweeper=optuna`: a multi-objective Optuna study whose trials are Hydra jobs.
+
+Each trial is one `lenbench.run` job launched through the configured Hydra launcher (in-process,
+`hydra/launcher=local` or `slurm`); the job returns (accuracy, mean tokens) and the study gets the
+objectives named in `objectives`. The study lives in `storage` (any SQLAlchemy URL; sqlite by
+default), so re-running the same command resumes it: `n_trials` is the number of trials the study
+should hold, and only the missing ones run. A trial whose config is invalid, or whose job fails,
+is recorded as FAIL with the reason and the study goes on. Every trial's MLflow run carries the
+tags `study` and `trial`. The command ends by printing the Pareto-optimal trials.
+
+Search space (`hydra.sweeper.params` or the command line), in Hydra's sweep syntax:
+`interval(a, b)` (float), `tag(int, interval(a, b))`, `tag(log, interval(a, b))`, `range(a, b[, step])`,
+`choice(x, y, ...)` or `x,y,...`. Any other override is fixed for every trial.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import optuna
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.override_parser.types import ChoiceSweep, IntervalSweep, Override, RangeSweep
+from hydra.core.plugins import Plugins
+from hydra.core.utils import JobStatus
+from hydra.plugins.sweeper import Sweeper
+from omegaconf import DictConfig, OmegaConf
+from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
+from optuna.trial import TrialState
+
+from lenbench.store_lock import sqlite_path, store_setup_lock
+
+from .job_checks import SweepError, job_error
+
+log = logging.getLogger(__name__)
+
+OBJECTIVES = ("accuracy", "tokens")
+"""What a lenbench job returns, in order: pass@1 and mean completion tokens."""
+DIRECTIONS = ("maximize", "minimize")
+SAMPLERS = ("tpe", "nsgaii", "random")
+_PLAIN = re.compile(r"^[A-Za-z0-9_.+\-/]*$")
+
+
+def distribution(override: Override) -> BaseDistribution:
+    """The Optuna distribution of one sweep override (interval, range or choice)."""
+    sweep = override.value()
+    key = override.get_key_element()
+    if isinstance(sweep, IntervalSweep):
+        log_scale = "log" in sweep.tags
+        if "int" in sweep.tags:
+            return IntDistribution(int(sweep.start), int(sweep.end), log=log_scale)
+        return FloatDistribution(float(sweep.start), float(sweep.end), log=log_scale)
+    if isinstance(sweep, RangeSweep):
+        values = list(override.sweep_iterator())
+        if all(isinstance(v, int) for v in values) and len(values) > 1:
+            return IntDistribution(values[0], values[-1], step=values[1] - values[0])
+        if not values:
+            raise SweepError(f"lenbench: optuna param {key}: {override.input_line} is an empty range")
+        return CategoricalDistribution(values)
+    if isinstance(sweep, ChoiceSweep):
+        values = list(override.sweep_iterator())
+        if not values:
+            raise SweepError(f"lenbench: optuna param {key} has no choices")
+        return CategoricalDistribution(values)
+    raise SweepError(f"lenbench: optuna param {key}: unsupported sweep {override.input_line!r}")
+
+
+def search_space(overrides: Sequence[Override]) -> tuple[list[str], dict[str, BaseDistribution]]:
+    """(fixed overrides, {key: distribution}); a later override of a key replaces an earlier one."""
+    fixed: dict[str, str] = {}
+    space: dict[str, BaseDistribution] = {}
+    for override in overrides:
+        key = override.get_key_element()
+        fixed.pop(key, None)
+        space.pop(key, None)
+        if override.is_sweep_override():
+            space[key] = distribution(override)
+        else:
+            fixed[key] = f"{key}={override.get_value_element_as_str()}"
+    return list(fixed.values()), space
+
+
+def override_value(value: Any) -> str:
+    """A sampled value written as a Hydra override value."""
+    if isinstance(value, str) and not _PLAIN.match(value):
+        return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    return str(value)
+
+
+def missing_keys(cfg: DictConfig, keys: Sequence[str]) -> list[str]:
+    """Messages for the keys (no leading `+`) that are not in the composed config."""
+    messages = []
+    for key in keys:
+        if key.startswith("+"):
+            continue  # `+key` adds a new key on purpose
+        if OmegaConf.select(cfg, key, default=_Absent, throw_on_missing=False) is _Absent:
+            parent, _, _ = key.rpartition(".")
+            node = OmegaConf.select(cfg, parent, default=None) if parent else cfg
+            known = ", ".join(k for k in node if k != "hydra") if isinstance(node, DictConfig) else "none"
+            messages.append(f"{key} (keys of {parent or 'the config'}: {known})")
+    return messages
+
+
+class _Absent:
+    """Marker for a key that OmegaConf.select did not find."""
+
+
+def pareto_table(study: optuna.Study, objectives: Sequence[str]) -> str:
+    """The Pareto-optimal (best) trials as an aligned text table, best first objective first."""
+    rows = sorted(study.best_trials, key=lambda t: [-v if d == "maximize" else v
+                                                    for v, d in zip(t.values, _directions(study), strict=True)])
+    lines = [f"{'trial':>5}  " + "  ".join(f"{o:>9}" for o in objectives) + "  params"]
+    for trial in rows:
+        values = "  ".join(f"{v:9.4g}" for v in trial.values)
+        params = " ".join(f"{k}={override_value(v)}" for k, v in trial.params.items())
+        lines.append(f"{trial.number:>5}  {values}  {params}")
+    return "\n".join(lines)
+
+
+def _directions(study: optuna.Study) -> list[str]:
+    return [d.name.lower() for d in study.directions]
+
+
+class OptunaSweeper(Sweeper):
+    """Ask/tell Optuna loop: ask `n_jobs` trials, launch them as one batch, tell their results."""
+
+    def __init__(
+        self,
+        study_name: str,
+        storage: str,
+        n_trials: int,
+        n_jobs: int = 1,
+        objectives: Sequence[str] = OBJECTIVES,
+        directions: Sequence[str] = DIRECTIONS,
+        sampler: str = "tpe",
+        seed: int = 0,
+        params: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__()
+        self.study_name = study_name
+        self.storage = storage
+        self.n_trials = n_trials
+        self.n_jobs = n_jobs
+        self.objectives = list(objectives)
+        self.directions = list(directions)
+        self.sampler_name = sampler
+        self.seed = seed
+        self.params = dict(params or {})
+        self.config: DictConfig | None = None
+        self.hydra_context = None
+        self.launcher = None
+
+    def setup(self, *, hydra_context, task_function, config: DictConfig) -> None:
+        self.config = config
+        self.hydra_context = hydra_context
+        self.launcher = Plugins.instance().instantiate_launcher(
+            hydra_context=hydra_context, task_function=task_function, config=config
+        )
+
+    # -- checks before anything is created or launched -------------------------------------------
+
+    def _check_settings(self) -> None:
+        where = "hydra.sweeper"
+        if not self.study_name:
+            raise SweepError(f"lenbench: {where}.study_name must be a non-empty name")
+        if not self.storage:
+            raise SweepError(f"lenbench: {where}.storage must be a SQLAlchemy URL, e.g. sqlite:///optuna.db")
+        if not isinstance(self.n_trials, int) or self.n_trials < 1:
+            raise SweepError(f"lenbench: {where}.n_trials={self.n_trials!r} is out of range; allowed: >= 1")
+        if not isinstance(self.n_jobs, int) or self.n_jobs < 1:
+            raise SweepError(f"lenbench: {where}.n_jobs={self.n_jobs!r} is out of range; allowed: >= 1")
+        bad = [o for o in self.objectives if o not in OBJECTIVES]
+        if bad or not self.objectives or len(set(self.objectives)) != len(self.objectives):
+            raise SweepError(
+                f"lenbench: {where}.objectives={self.objectives} is invalid; allowed: distinct names from "
+                f"{', '.join(OBJECTIVES)}"
+            )
+        if len(self.directions) != len(self.objectives) or any(d not in DIRECTIONS for d in self.directions):
+            raise SweepError(
+                f"lenbench: {where}.directions={self.directions} must give one of {', '.join(DIRECTIONS)} "
+                f"per objective ({', '.join(self.objectives)})"
+            )
+        if self.sampler_name not in SAMPLERS:
+            raise SweepError(
+                f"lenbench: {where}.sampler={self.sampler_name!r} is not a known option; allowed: {', '.join(SAMPLERS)}"
+            )
+
+    def _parse(self, arguments: list[str]) -> tuple[list[str], dict[str, BaseDistribution]]:
+        lines = [f"{key}={value}" for key, value in self.params.items()] + list(arguments)
+        parser = OverridesParser.create(config_loader=self.hydra_context.config_loader)
+        fixed, space = search_space(parser.parse_overrides(lines))
+        if not space:
+            raise SweepError(
+                "lenbench: the optuna search space is empty: set hydra.sweeper.params (e.g. "
+                "`method.w_min: interval(0.05, 0.5)`) or pass a sweep on the command line"
+            )
+        base = self.hydra_context.config_loader.load_sweep_config(master_config=self.config, sweep_overrides=fixed)
+        missing = missing_keys(base, list(space))
+        if missing:
+            raise SweepError(
+                "lenbench: optuna params name keys that are not in the composed config (no trial was run; "
+                "prefix a key with + to add it): " + "; ".join(missing)
+            )
+        return fixed, space
+
+    # -- the study ---------------------------------------------------------------------------------
+
+    def _sampler(self, offset: int) -> optuna.samplers.BaseSampler:
+        seed = self.seed + offset  # a resumed study must not replay the first invocation's draws
+        if self.sampler_name == "nsgaii":
+            return optuna.samplers.NSGAIISampler(seed=seed)
+        if self.sampler_name == "random":
+            return optuna.samplers.RandomSampler(seed=seed)
+        return optuna.samplers.TPESampler(seed=seed, multivariate=True, constant_liar=True)
+
+    def _open_study(self) -> optuna.Study:
+        engine = {"connect_args": {"timeout": 120}} if sqlite_path(self.storage) else {}
+        with store_setup_lock(self.storage):
+            storage = optuna.storages.RDBStorage(self.storage, engine_kwargs=engine)
+            study = optuna.create_study(
+                study_name=self.study_name, storage=storage, directions=self.directions, load_if_exists=True
+            )
+        if _directions(study) != self.directions:
+            raise SweepError(
+                f"lenbench: study '{self.study_name}' in {self.storage} has directions {_directions(study)}, "
+                f"not {self.directions}; use another hydra.sweeper.study_name"
+            )
+        study.sampler = self._sampler(len(study.trials))
+        study.set_user_attr("objectives", self.objectives)
+        return study
+
+    def sweep(self, arguments: list[str]) -> list[Any]:
+        self._check_settings()
+        fixed, space = self._parse(arguments)
+        study = self._open_study()
+        before = len(study.trials)
+        print(f"[lenbench] optuna study '{self.study_name}' in {self.storage}: {before} trials so far, "
+              f"target {self.n_trials}; search space: {', '.join(space)}")
+        sweep_dir = Path(self.config.hydra.sweep.dir)
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
+        returns = []
+        while (remaining := self.n_trials - len(study.get_trials(deepcopy=False))) > 0:
+            trials = [study.ask(space) for _ in range(min(self.n_jobs, remaining))]
+            returns.append(self._run_batch(study, trials, fixed))
+        print(f"[lenbench] study '{self.study_name}' holds {len(study.trials)} trials "
+              f"({_count(study, TrialState.COMPLETE)} complete, {_count(study, TrialState.FAIL)} failed, "
+              f"{_count(study, TrialState.RUNNING)} running); this run added {len(study.trials) - before}.")
+        self._report(study, sweep_dir)
+        return returns
+
+    def _run_batch(self, study: optuna.Study, trials: list[optuna.Trial], fixed: list[str]) -> list[Any]:
+        jobs, launched = [], []
+        for trial in trials:
+            overrides = [
+                *fixed,
+                *(f"{key}={override_value(value)}" for key, value in trial.params.items()),
+                f"+tracking.tags.study={override_value(self.study_name)}",
+                f"+tracking.tags.trial={trial.number}",
+            ]
+            error = job_error(self.hydra_context.config_loader, self.config, overrides)
+            if error:
+                self._fail(study, trial, f"invalid config: {error}")
+                continue
+            jobs.append(overrides)
+            launched.append(trial)
+        if not jobs:
+            return []
+        results = self.launcher.launch(jobs, initial_job_idx=launched[0].number)
+        for trial, result in zip(launched, results, strict=True):
+            if result.status != JobStatus.COMPLETED:
+                self._fail(study, trial, f"job failed: {result._return_value!r}")
+                continue
+            returned = dict(zip(OBJECTIVES, result.return_value, strict=True))
+            study.tell(trial, [float(returned[name]) for name in self.objectives])
+            log.info(f"trial {trial.number}: " + ", ".join(f"{n}={returned[n]:.4g}" for n in self.objectives))
+        return results
+
+    def _fail(self, study: optuna.Study, trial: optuna.Trial, reason: str) -> None:
+        trial.set_user_attr("error", reason[:2000])
+        study.tell(trial, state=TrialState.FAIL)
+        print(f"[lenbench] trial {trial.number} FAILED ({reason[:300]}); the study continues")
+
+    def _report(self, study: optuna.Study, sweep_dir: Path) -> None:
+        if not study.best_trials:
+            print("[lenbench] no complete trial yet: no Pareto front")
+            return
+        table = pareto_table(study, self.objectives)
+        print(f"[lenbench] Pareto-optimal trials of study '{self.study_name}' "
+              f"({', '.join(f'{o}: {d}' for o, d in zip(self.objectives, self.directions, strict=True))}):\n{table}")
+        front = [{"trial": t.number, "values": dict(zip(self.objectives, t.values, strict=True)), "params": t.params}
+                 for t in study.best_trials]
+        OmegaConf.save(
+            OmegaConf.create({"study": self.study_name, "storage": self.storage, "trials": len(study.trials),
+                              "pareto": front}),
+            sweep_dir / "optimization_results.yaml",
+        )
+
+
+def _count(study: optuna.Study, state: TrialState) -> int:
+    return len(study.get_trials(deepcopy=False, states=(state,)))

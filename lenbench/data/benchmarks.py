@@ -1,0 +1,262 @@
+"""Dataset adapter for math problems in local files (json, jsonl, parquet) -> TaskData.
+
+Each split (`dataset.train`, `dataset.eval`) is one file plus a field map saying where a row keeps
+its question, answer, solution, difficulty, id and unit (dotted paths reach nested objects; a
+chat-list question stands for its last user message). Answers are normalized to strings: numbers
+without a spurious `.0`, lists joined with ", " (every part must be answered), a missing answer
+taken from the solution's `#### <answer>` line (GSM8K). Prompts are the question plus the split's
+instruction as plain text; chat templates are applied later, by whoever holds the tokenizer.
+
+A malformed row (no question, or no answer anywhere) stops loading with a ConfigError naming the
+file, the row and the field, unless `dataset.skip_invalid` is set: then such rows are skipped and
+counted (TaskData.skipped, and a warning).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import re
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from datasets import Dataset, Features, Value
+
+from lenbench.config import DataFileConfig, DatasetConfig
+from lenbench.data.testbed import TaskData
+from lenbench.errors import ConfigError
+
+logger = logging.getLogger(__name__)
+
+FORMAT_BY_SUFFIX = {".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet", ".pq": "parquet"}
+FEATURES = Features(
+    {
+        "prompt": Value("string"),
+        "answer": Value("string"),
+        "difficulty": Value("int64"),
+        "oracle_length": Value("int64"),
+        "problem_id": Value("string"),
+        "unit": Value("string"),
+    }
+)
+_THOUSANDS = re.compile(r"-?\d{1,3}(?:,\d{3})+(?:\.\d+)?")
+
+
+class InvalidRow(ValueError):
+    """One row cannot become a problem; the message names the missing field."""
+
+
+# --- reading files --------------------------------------------------------------------------------
+
+
+def file_format(source: DataFileConfig, split: str) -> str:
+    """The split's file format: `format`, or the path's extension when it is `auto`."""
+    if source.format != "auto":
+        return source.format
+    suffix = Path(source.path).suffix.lower()
+    if suffix not in FORMAT_BY_SUFFIX:
+        raise ConfigError(
+            f"dataset.{split}.path={source.path!r}: cannot tell the format from the extension {suffix!r}; "
+            f"set dataset.{split}.format (allowed: json, jsonl, parquet)"
+        )
+    return FORMAT_BY_SUFFIX[suffix]
+
+
+def check_dataset_files(cfg: DatasetConfig) -> None:
+    """ConfigError naming the path field unless every split file of a file dataset exists."""
+    if cfg.adapter != "file":
+        return
+    for split in ("train", "eval"):
+        source: DataFileConfig = getattr(cfg, split)
+        if source.path is None:
+            continue
+        if not Path(source.path).expanduser().is_file():
+            raise ConfigError(
+                f"dataset.{split}.path={source.path!r} is not a file (resolved from {Path.cwd()}: "
+                f"{Path(source.path).expanduser().resolve()}); point it at a local json, jsonl or parquet file"
+            )
+        file_format(source, split)
+
+
+def read_rows(path: Path, fmt: str, limit: int | None = None) -> list[Any]:
+    """The first `limit` rows of a file (all when None); a jsonl line that is not JSON is kept as
+    an InvalidRow so it is reported (or skipped) like any malformed row."""
+    if fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        table = pq.read_table(path)
+        return table.slice(0, limit).to_pylist() if limit is not None else table.to_pylist()
+    if fmt == "json":
+        try:
+            rows = json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as error:
+            raise ConfigError(f"{path}: not valid JSON ({error})") from None
+        if not isinstance(rows, list):
+            raise ConfigError(f"{path}: a json dataset must be a list of objects, found {type(rows).__name__}")
+        return rows[:limit]
+    rows = []
+    with path.open(encoding="utf-8") as lines:
+        for number, line in enumerate(lines, start=1):
+            if limit is not None and len(rows) >= limit:
+                break
+            if not line.strip():
+                continue
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError as error:
+                rows.append(InvalidRow(f"line {number} is not JSON ({error})"))
+    return rows
+
+
+# --- one row -> one problem (pure functions) ------------------------------------------------------
+
+
+def field_value(row: dict, path: str | None) -> Any:
+    """The value at a dotted path (`reward_model.ground_truth`), None when any step is missing."""
+    if not path:
+        return None
+    value: Any = row
+    for key in path.split("."):
+        if not isinstance(value, dict) or key not in value:
+            return None
+        value = value[key]
+    return value
+
+
+def question_text(value: Any) -> str | None:
+    """The question as text: a string, or the last user message of a chat list."""
+    if isinstance(value, list):
+        users = [m.get("content") for m in value if isinstance(m, dict) and m.get("role") == "user"]
+        value = users[-1] if users else None
+    return value.strip() if isinstance(value, str) and value.strip() else None
+
+
+def answer_text(value: Any) -> str | None:
+    """A gold answer as a string: 142.0 -> "142", lists joined with ", ", empty -> None."""
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, float):
+        if math.isnan(value):
+            return None
+        return str(int(value)) if value.is_integer() else repr(value)
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str):
+        return value.strip() or None
+    if isinstance(value, (list, tuple)):
+        parts = [answer_text(part) for part in value]
+        parts = [part for part in parts if part]
+        return ", ".join(parts) or None
+    return None
+
+
+def answer_from_solution(solution: Any) -> str | None:
+    """The answer on a solution's last `####` line (GSM8K), thousands separators dropped."""
+    if not isinstance(solution, str) or "####" not in solution:
+        return None
+    tail = solution.rsplit("####", 1)[1].strip()
+    answer = tail.splitlines()[0].strip().rstrip(".") if tail else ""
+    if _THOUSANDS.fullmatch(answer):
+        answer = answer.replace(",", "")
+    return answer or None
+
+
+def difficulty_level(value: Any) -> int:
+    """An integer level from 3, 3.0 or "Level 3" (rounded); 0 when there is none."""
+    if isinstance(value, bool) or value is None:
+        return 0
+    if isinstance(value, (int, float)):
+        return int(round(value)) if math.isfinite(value) else 0
+    match = re.search(r"-?\d+(?:\.\d+)?", str(value))
+    return int(round(float(match.group()))) if match else 0
+
+
+def problem_row(row: Any, index: int, source: DataFileConfig, split: str, stem: str) -> dict:
+    """One TaskData row from one file row; InvalidRow names the missing field."""
+    if isinstance(row, InvalidRow):
+        raise row
+    if not isinstance(row, dict):
+        raise InvalidRow(f"is a {type(row).__name__}, not an object")
+    fields = source.fields
+    question = question_text(field_value(row, fields.question))
+    if question is None:
+        raise InvalidRow(
+            f"has no question: field {fields.question!r} (dataset.{split}.fields.question) is missing or empty"
+        )
+    answer = answer_text(field_value(row, fields.answer)) or answer_from_solution(field_value(row, fields.solution))
+    if answer is None:
+        where = f"field {fields.answer!r} (dataset.{split}.fields.answer) is missing or empty" if fields.answer else ""
+        if fields.solution:
+            where += (" and " if where else "") + f"field {fields.solution!r} has no '####' answer line"
+        raise InvalidRow(f"has no answer: {where}")
+    problem_id = field_value(row, fields.id)
+    unit = field_value(row, fields.unit)
+    instruction = source.instruction.strip()
+    return {
+        "prompt": f"{question} {instruction}" if instruction else question,
+        "answer": answer,
+        "difficulty": difficulty_level(field_value(row, fields.difficulty)),
+        "oracle_length": None,
+        "problem_id": str(problem_id) if problem_id not in (None, "") else f"{stem}:{index}",
+        "unit": str(unit).strip() if unit not in (None, "") else "",
+    }
+
+
+# --- splits and the task --------------------------------------------------------------------------
+
+
+def load_split(cfg: DatasetConfig, split: str) -> tuple[list[dict], int]:
+    """(problem rows, skipped rows) of one split's file."""
+    source: DataFileConfig = getattr(cfg, split)
+    path = Path(source.path).expanduser()
+    rows = read_rows(path, file_format(source, split), cfg.limit)
+    problems, skipped = [], []
+    for index, row in enumerate(rows):
+        try:
+            problems.append(problem_row(row, index, source, split, path.stem))
+        except InvalidRow as error:
+            if not cfg.skip_invalid:
+                raise ConfigError(
+                    f"{path}: row {index} {error}; fix the file, or set dataset.skip_invalid=true to skip such rows"
+                ) from None
+            skipped.append(index)
+    if skipped:
+        logger.warning("%s: skipped %d malformed rows (dataset.skip_invalid=true): %s", path, len(skipped),
+                       ", ".join(map(str, skipped[:20])) + (" ..." if len(skipped) > 20 else ""))
+    duplicate = next((pid for pid, count in Counter(p["problem_id"] for p in problems).items() if count > 1), None)
+    if duplicate is not None:
+        raise ConfigError(
+            f"{path}: problem id {duplicate!r} appears more than once; dataset.{split}.fields.id must name a "
+            "unique field (or be null for row numbers)"
+        )
+    return problems, len(skipped)
+
+
+def digest(problems: list[dict]) -> str:
+    """Hash of a split's problems (id, prompt, answer, unit): runs compare only when it matches."""
+    text = "\n".join(json.dumps([p["problem_id"], p["prompt"], p["answer"], p["unit"]]) for p in problems)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def to_dataset(problems: list[dict]) -> Dataset:
+    return Dataset.from_dict({name: [p[name] for p in problems] for name in FEATURES}, features=FEATURES)
+
+
+def load_file_dataset(cfg: DatasetConfig) -> TaskData:
+    """TaskData of a file dataset (adapter=file); an empty train set when `train.path` is null."""
+    check_dataset_files(cfg)
+    eval_rows, eval_skipped = load_split(cfg, "eval")
+    if not eval_rows:
+        raise ConfigError(f"dataset.eval.path={cfg.eval.path!r} holds no valid problems")
+    train_rows, train_skipped = load_split(cfg, "train") if cfg.train.path is not None else ([], 0)
+    return TaskData(
+        to_dataset(train_rows),
+        to_dataset(eval_rows),
+        cfg.grader,
+        digest(eval_rows),
+        digest(train_rows),
+        skipped=train_skipped + eval_skipped,
+    )

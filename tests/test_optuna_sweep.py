@@ -1,0 +1,119 @@
+"""The Optuna sweeper (`hydra/sweeper=optuna`): resumable multi-objective studies of real jobs.
+
+Pareto fronts and trial values are checked against what Optuna and MLflow hold, not against
+numbers written here.
+"""
+
+import os
+import re
+import subprocess
+import sys
+
+import mlflow
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+MICRO_LEAD = ["-m", "+experiment=micro", "method=lead", "hydra/sweeper=optuna", "hydra.sweeper.study_name=lead_t"]
+SPACE = ["method.w_min=interval(0.1,0.5)", "method.aggregator=choice(mean_correct,min_correct)"]
+
+
+def load_study(tmp_path, name):
+    return optuna.load_study(study_name=name, storage=f"sqlite:///{tmp_path / 'optuna.db'}")
+
+
+def printed_pareto(stdout: str) -> set[int]:
+    table = stdout.split("Pareto-optimal trials", 1)[1].splitlines()[2:]
+    return {int(m.group(1)) for line in table if (m := re.match(r"\s+(\d+)\s", line))}
+
+
+def sweeper(tmp_path, *args):
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    return subprocess.Popen(
+        [sys.executable, "-m", "lenbench.run", *args], cwd=tmp_path, env=env,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+
+
+@pytest.mark.e2e
+def test_concurrent_sweepers_share_the_stores_and_a_rerun_resumes(cli, tmp_path):
+    # two sweepers on one study, each launching 2 parallel Submitit jobs: 4 concurrent jobs writing
+    # to the same MLflow sqlite store, 2 processes writing to the same Optuna storage
+    common = [*MICRO_LEAD, *SPACE, "hydra/launcher=local", "hydra.sweeper.n_trials=4", "hydra.sweeper.n_jobs=2"]
+    processes = [sweeper(tmp_path, *common, f"hydra.sweep.dir=multirun/sweeper{i}") for i in range(2)]
+    outputs = [p.communicate(timeout=600) for p in processes]
+    for process, (_, err) in zip(processes, outputs, strict=True):
+        assert process.returncode == 0, err[-3000:]
+    study = load_study(tmp_path, "lead_t")
+    assert sorted(t.number for t in study.trials) == [0, 1, 2, 3]
+    assert all(t.state == TrialState.COMPLETE for t in study.trials)
+
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    runs = mlflow.search_runs(experiment_names=["lenbench"])
+    assert len(runs) == 4 and set(runs["status"]) == {"FINISHED"}
+    assert set(runs["tags.study"]) == {"lead_t"}
+    by_trial = runs.set_index(runs["tags.trial"].astype(int))
+    assert sorted(by_trial.index) == [0, 1, 2, 3]
+    for trial in study.trials:  # each trial's values and params are its MLflow run's
+        run = by_trial.loc[trial.number]
+        assert trial.values == pytest.approx([run["metrics.eval/accuracy"], run["metrics.eval/tokens_mean"]])
+        assert float(run["params.method.w_min"]) == pytest.approx(trial.params["method.w_min"])
+        assert run["params.method.aggregator"] == trial.params["method.aggregator"]
+    spans = sorted((r.start_time, r.end_time) for r in runs.itertuples())
+    overlap = max(sum(start <= s < end for start, end in spans) for s, _ in spans)
+    assert overlap >= 2, f"jobs did not run in parallel: {spans}"
+
+    # the same command with a larger n_trials resumes the study and runs only the missing trial
+    result = cli(*MICRO_LEAD, *SPACE, "hydra.sweeper.n_trials=5")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "4 trials so far, target 5" in result.stdout
+    study = load_study(tmp_path, "lead_t")
+    assert sorted(t.number for t in study.trials) == [0, 1, 2, 3, 4]
+    assert len(mlflow.search_runs(experiment_names=["lenbench"])) == 5
+    assert printed_pareto(result.stdout) == {t.number for t in study.best_trials}
+
+
+@pytest.mark.e2e
+def test_failed_trials_are_recorded_and_the_study_goes_on(cli, tmp_path):
+    # a value the config rejects: the trial fails before launch, nothing runs
+    result = cli(*MICRO_LEAD, "hydra.sweeper.study_name=bad_config", "method.w_min=choice(7.0)",
+                 "hydra.sweeper.n_trials=2")
+    assert result.returncode == 0, result.stderr[-3000:]
+    trials = load_study(tmp_path, "bad_config").trials
+    assert [t.state for t in trials] == [TrialState.FAIL, TrialState.FAIL]
+    assert all("method.w_min=7.0 is out of range" in t.user_attrs["error"] for t in trials)
+    assert "no complete trial yet" in result.stdout
+
+    # a job that fails while running (the eval set cannot be drawn): recorded as failed too
+    result = cli("-m", "+experiment=micro", "method=base", "hydra/sweeper=optuna", "hydra.sweeper.study_name=bad_job",
+                 "dataset.eval_per_difficulty=choice(100000)", "hydra.sweeper.n_trials=2")
+    assert result.returncode == 0, result.stderr[-3000:]
+    trials = load_study(tmp_path, "bad_job").trials
+    assert [t.state for t in trials] == [TrialState.FAIL, TrialState.FAIL]
+    assert all("job failed" in t.user_attrs["error"] and "eval_per_difficulty" in t.user_attrs["error"]
+               for t in trials)
+
+
+def test_a_param_on_a_missing_key_fails_before_anything_runs(cli, tmp_path):
+    result = cli(*MICRO_LEAD, "method.w_mni=interval(0.1,0.5)")
+    assert result.returncode != 0
+    assert "method.w_mni" in result.stderr and "w_min" in result.stderr  # names the key and the real keys
+    assert not list(tmp_path.glob("*.db")) and not (tmp_path / "multirun").exists()
+
+
+def test_an_empty_search_space_is_an_error(cli, tmp_path):
+    result = cli(*MICRO_LEAD, "seed=1")
+    assert result.returncode != 0 and "search space is empty" in result.stderr
+    assert not list(tmp_path.glob("*.db"))
+
+
+@pytest.mark.parametrize("setting, message", [
+    ("hydra.sweeper.directions=[maximize]", "directions"),
+    ("hydra.sweeper.objectives=[accuracy,speed]", "objectives"),
+    ("hydra.sweeper.sampler=cmaes", "sampler='cmaes' is not a known option; allowed: tpe, nsgaii, random"),
+    ("hydra.sweeper.n_trials=0", "n_trials=0 is out of range"),
+])
+def test_bad_sweeper_settings_name_the_field(cli, tmp_path, setting, message):
+    result = cli(*MICRO_LEAD, *SPACE, setting)
+    assert result.returncode != 0 and message in result.stderr
+    assert not list(tmp_path.glob("*.db"))
