@@ -84,14 +84,16 @@ def test_failed_trials_are_recorded_and_the_study_goes_on(cli, tmp_path):
     assert all("method.w_min=7.0 is out of range" in t.user_attrs["error"] for t in trials)
     assert "no complete trial yet" in result.stdout
 
-    # a job that fails while running (the eval set cannot be drawn): recorded as failed too
-    result = cli("-m", "+experiment=micro", "method=base", "hydra/sweeper=optuna", "hydra.sweeper.study_name=bad_job",
-                 "dataset.eval_per_difficulty=choice(100000)", "hydra.sweeper.n_trials=2")
+    # a job that fails while running (its data file has a row without an answer): recorded as failed too
+    data = tmp_path / "bad.jsonl"
+    data.write_text('{"problem": "1+1?", "answer": "2"}\n{"problem": "2+2?"}\n')
+    result = cli("-m", "+experiment=micro", "method=base", "dataset=file", f"dataset.eval.path={data}",
+                 "hydra/sweeper=optuna", "hydra.sweeper.study_name=bad_job", "eval.temperature=interval(0.5,1.0)",
+                 "hydra.sweeper.n_trials=2")
     assert result.returncode == 0, result.stderr[-3000:]
     trials = load_study(tmp_path, "bad_job").trials
     assert [t.state for t in trials] == [TrialState.FAIL, TrialState.FAIL]
-    assert all("job failed" in t.user_attrs["error"] and "eval_per_difficulty" in t.user_attrs["error"]
-               for t in trials)
+    assert all("job failed" in t.user_attrs["error"] and "row 1" in t.user_attrs["error"] for t in trials)
 
 
 def test_a_param_on_a_missing_key_fails_before_anything_runs(cli, tmp_path):
