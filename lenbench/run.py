@@ -114,14 +114,16 @@ def run_job(cfg: DictConfig) -> tuple[float, float]:
         f"outputs in {out_dir.resolve()}"
     )
     with tracked_run(run.tracking, name, resolved, tags, OmegaConf.to_yaml(cfg, resolve=True)) as active:
-        if data.skipped:
-            mlflow.log_metric("data/skipped_rows", data.skipped)
         path = policy_path(run)
         model, tokenizer = load_policy(run, path)
-        mlflow.set_tag("base_model", str(path))
         trains = METHODS[run.method.name].trains
         if trains:
             model = recipe.train(model, tokenizer, out_dir)
+        if active is None:  # another process of a multi-GPU launch: rank 0 evaluates and records
+            return float("nan"), float("nan")
+        mlflow.set_tag("base_model", str(path))
+        if data.skipped:
+            mlflow.log_metric("data/skipped_rows", data.skipped)
         prompts = recipe.eval_data()
         result = evaluate(
             model, tokenizer, prompts, data.grader, run.eval, run.eval_max_new_tokens, run.seed,

@@ -6,6 +6,7 @@ A job's run ends FINISHED on success, FAILED on an exception, KILLED on Ctrl-C o
 
 from __future__ import annotations
 
+import os
 import signal
 import tempfile
 import threading
@@ -55,11 +56,22 @@ def _sigterm_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+def is_main_process() -> bool:
+    """False in the other processes of a multi-GPU launch (`accelerate launch`: RANK > 0)."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
 @contextmanager
 def tracked_run(
     cfg: TrackingConfig, run_name: str, params: dict[str, Any], tags: dict[str, str], resolved_yaml: str
-) -> Iterator[mlflow.ActiveRun]:
-    """Start an MLflow run, log params/config, and end it with the right status."""
+) -> Iterator[mlflow.ActiveRun | None]:
+    """Start an MLflow run, log params/config, and end it with the right status.
+
+    Only the main process of a multi-GPU launch records a run; the others train in lockstep under
+    None and must not call MLflow (lenbench's own calls check `mlflow.active_run()`)."""
+    if not is_main_process():
+        yield None
+        return
     with store_setup_lock(cfg.uri):
         mlflow.set_tracking_uri(cfg.uri)
         mlflow.set_experiment(cfg.experiment)
@@ -131,5 +143,5 @@ class MlflowStepLogger(StepTimer):
         if recent:
             metrics[f"{self.prefix}step_seconds"] = sum(recent) / len(recent)
             self._logged_steps = len(self.seconds)
-        if metrics:
+        if metrics and state.is_world_process_zero:
             mlflow.log_metrics(metrics, step=self.step_offset + state.global_step)

@@ -199,7 +199,8 @@ class LAPORecipe(GRPORecipe):
             self.run, model, tokenizer, self.data, out_dir / "lapo",
             lambda offset: [MlflowStepLogger(step_offset=offset)], table=self.table,
         )
-        mlflow.log_artifact(str(table_path), artifact_path=TABLE_ARTIFACT.rpartition("/")[0])
+        if mlflow.active_run():  # the main process of a multi-GPU launch
+            mlflow.log_artifact(str(table_path), artifact_path=TABLE_ARTIFACT.rpartition("/")[0])
         return model
 
     def eval_data(self):
