@@ -30,6 +30,12 @@ def check_model_source(run: RunConfig) -> None:
     if (cached / MARKER).exists():
         check_cached_model(cached)
         return
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise ConfigError(
+            f"the testbed base model for these dataset/model settings is not built yet ({cached}), and a "
+            "multi-process launch cannot build it (its SFT would wait for the other processes); build it "
+            "once with a single process, e.g. `python -m lenbench.run method=base` with the same overrides"
+        )
     root = Path(run.model.cache_dir).expanduser()
     try:
         root.mkdir(parents=True, exist_ok=True)

@@ -18,7 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-DAEMONS = ("munged", "mungekey", "slurmctld", "slurmd", "sbatch", "sinfo")
+DAEMONS = ("munged", "mungekey", "slurmctld", "slurmd", "sbatch", "sinfo", "squeue", "scancel")
 
 
 def missing_programs() -> list[str]:
@@ -118,7 +118,21 @@ class LocalSlurm:
                 raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}")
             time.sleep(0.5)
 
-    def stop(self) -> None:
+    def _queue(self) -> list[str]:
+        listed = subprocess.run([_program("squeue"), "-h", "-o", "%i"], env=self.env, capture_output=True, text=True)
+        return listed.stdout.split() if listed.returncode == 0 else []
+
+    def stop(self, drain_seconds: float = 60) -> None:
+        """Cancel what is queued, wait for every job to leave the queue (COMPLETING included), then stop
+        the daemons: a slurmd stopped under a completing job leaves its slurmstepd and srun behind."""
+        if self.processes and all(p.poll() is None for p in self.processes):
+            jobs = self._queue()
+            if jobs:
+                subprocess.run([_program("scancel"), *jobs], env=self.env, capture_output=True)
+            try:
+                self._wait(lambda: not self._queue(), drain_seconds, "the job queue to drain")
+            except TimeoutError:
+                pass  # stop anyway; the daemons' logs say what was left
         for process in reversed(self.processes):
             if process.poll() is None:
                 process.terminate()

@@ -60,3 +60,39 @@ def test_task_function_returns_accuracy_and_tokens(compose, tmp_path, monkeypatc
     run = mlflow.search_runs(experiment_names=["lenbench"]).iloc[0]
     assert accuracy == run["metrics.eval/accuracy"] and tokens == run["metrics.eval/tokens_mean"]
     assert 0.0 <= accuracy <= 1.0 and tokens >= 1
+
+
+@pytest.mark.e2e
+def test_a_two_process_launch_trains_on_both_and_records_one_run(compose, tmp_path):
+    """torchrun (what `accelerate launch` does on GPUs): DDP over gloo on CPU; only rank 0 records."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from lenbench.config import load_run_config
+    from lenbench.testbed.base_model import ensure_base_model
+
+    run = load_run_config(compose("+experiment=micro"))
+    ensure_base_model(run.dataset, run.model)  # built once, single-process (a 2-process launch refuses to)
+    torchrun = Path(sys.executable).with_name("torchrun")
+    result = subprocess.run(
+        [str(torchrun), "--nproc_per_node", "2", "-m", "lenbench.run", "+experiment=micro", "method=grpo",
+         f"hydra.run.dir={tmp_path / 'out'}"],
+        cwd=tmp_path, env={**os.environ, "PYTHONUNBUFFERED": "1"}, capture_output=True, text=True, timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.count("pass@1=") == 1  # one evaluation, by rank 0
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    runs = mlflow.search_runs(experiment_names=["lenbench"])
+    assert len(runs) == 1 and runs.iloc[0]["status"] == "FINISHED"
+    assert runs.iloc[0]["metrics.train/num_tokens"] > 0
+
+
+def test_a_multi_process_launch_refuses_to_build_the_testbed_model(compose, monkeypatch):
+    from lenbench.errors import ConfigError
+    from lenbench.preflight import check_job
+
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    with pytest.raises(ConfigError, match="multi-process launch cannot build it"):
+        check_job(compose("+experiment=micro", "model.sft_seed=12345"))  # settings never built
