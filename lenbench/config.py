@@ -20,8 +20,6 @@ from lenbench.methods.baselines import MethodConfig
 DATASETS = ("arith", "file")  # dataset adapters: the generated testbed, local json / jsonl / parquet files
 DATASET_GRADERS = {"arith": ("exact",), "file": ("math",)}  # graders each adapter's answers allow
 DATA_FORMATS = ("auto", "json", "jsonl", "parquet")
-# DatasetConfig fields only file datasets use: not part of the testbed base model's cache key.
-FILE_DATASET_FIELDS = ("adapter", "grader", "train", "eval", "limit", "skip_invalid")
 MODEL_SOURCES = ("testbed", "path")
 LOSS_TYPES = ("grpo", "dr_grpo", "dapo", "bnpo", "cispo", "sapo", "luspo")
 SCALE_REWARDS = ("group", "batch", "none")

@@ -53,17 +53,12 @@ def distribution(override: Override) -> BaseDistribution:
         if "int" in sweep.tags:
             return IntDistribution(int(sweep.start), int(sweep.end), log=log_scale)
         return FloatDistribution(float(sweep.start), float(sweep.end), log=log_scale)
-    if isinstance(sweep, RangeSweep):
+    if isinstance(sweep, (RangeSweep, ChoiceSweep)):
         values = list(override.sweep_iterator())
-        if all(isinstance(v, int) for v in values) and len(values) > 1:
+        if not values:
+            raise SweepError(f"lenbench: optuna param {key}: {override.input_line!r} has no values")
+        if isinstance(sweep, RangeSweep) and len(values) > 1 and all(isinstance(v, int) for v in values):
             return IntDistribution(values[0], values[-1], step=values[1] - values[0])
-        if not values:
-            raise SweepError(f"lenbench: optuna param {key}: {override.input_line} is an empty range")
-        return CategoricalDistribution(values)
-    if isinstance(sweep, ChoiceSweep):
-        values = list(override.sweep_iterator())
-        if not values:
-            raise SweepError(f"lenbench: optuna param {key} has no choices")
         return CategoricalDistribution(values)
     raise SweepError(f"lenbench: optuna param {key}: unsupported sweep {override.input_line!r}")
 
