@@ -19,15 +19,7 @@ from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-
-def _compose(overrides: list[str]):
-    from hydra import compose, initialize_config_dir
-
-    from lenbench.config import load_run_config
-
-    conf = Path(__file__).resolve().parents[1] / "conf"
-    with initialize_config_dir(config_dir=str(conf), version_base="1.3"):
-        return load_run_config(compose(config_name="config", overrides=overrides))
+from lenbench.config import compose_run  # noqa: E402  (after the offline switch)
 
 
 def _timed_training(run, data, path, hooks_for=None):
@@ -62,14 +54,14 @@ def iapo_ratios(overrides: list[str], steps: int) -> None:
     from lenbench.train.iapo import IAPOHooks
 
     base = [*overrides, f"trainer.max_steps={steps}"]
-    grpo = _compose([*base, "method=grpo"])
+    grpo = compose_run([*base, "method=grpo"])
     check_model_source(grpo)
     data, path = load_task_data(grpo.dataset), policy_path(grpo)
     reference = _steady(_timed_training(grpo, data, path)[0])
     grpo_mean = sum(reference) / len(reference)
     print(f"grpo: {grpo_mean:.2f} s/step ({len(reference)} steady steps)")
     for estimator in ESTIMATORS:
-        run = _compose([*base, "method=iapo", f"method.estimator={estimator}"])
+        run = compose_run([*base, "method=iapo", f"method.estimator={estimator}"])
         seconds = _steady(_timed_training(run, data, path, lambda tok, m=run.method: IAPOHooks(m, tok))[0])
         mean = sum(seconds) / len(seconds)
         print(f"iapo {estimator}: {mean:.2f} s/step = {mean / grpo_mean:.2f}x grpo")
@@ -92,7 +84,7 @@ def main(argv: list[str] | None = None) -> None:
         iapo_ratios(args.overrides, args.steps)
         return
 
-    run = _compose([*args.overrides, f"trainer.max_steps={args.steps}"])
+    run = compose_run([*args.overrides, f"trainer.max_steps={args.steps}"])
     check_model_source(run)
     if run.trainer.torch_threads:
         torch.set_num_threads(run.trainer.torch_threads)

@@ -93,22 +93,35 @@ class DatasetConfig:
     stopping the run at the first one."""
     min_difficulty: int = 1
     """Smallest chain length k."""
-    max_difficulty: int = 6
+    max_difficulty: int = 8
     """Largest chain length k."""
-    value_max: int = 99
+    value_max: int = 29
     """Every start number and intermediate value stays in [0, value_max]."""
     operand_max: int = 9
     """Largest right-hand operand of an operation."""
     number_max: int = 511
     """Numbers 0..number_max are tokens; must cover value_max + 3 and LAPO's plan lengths."""
-    p_verify: float = 0.5
-    """Probability of a redundant check after each step in the base model's SFT traces."""
-    p_self_correct: float = 0.08
-    """Probability that an SFT trace step is written wrong, then caught and fixed by a check."""
+    p_slip: float = 0.28
+    """Trace policy: probability that a step's result is written wrong (off by one), a slip."""
+    p_check: float = 0.35
+    """Trace policy: probability of a check after a correct step that is not the last one."""
+    p_check_slip: float = 0.5
+    """Trace policy: probability of a check after a slipped step."""
+    p_check_last: float = 0.9
+    """Trace policy: probability of a check after the last step, before answering."""
+    p_recheck: float = 0.4
+    """Trace policy: probability of another check after a check that found nothing (`ok`)."""
+    p_fix: float = 0.75
+    """Trace policy: probability that a check which finds a slip fixes it; otherwise the trace loops
+    between the two values until the length limit (a long, truncated failure)."""
+    loop_tokens: int = 170
+    """Trace policy: SFT traces in a loop are cut (no EOS) at this many completion tokens; keep it
+    above trainer.max_completion_length so the base model loops until it is truncated."""
     train_size: int = 2000
     """RL training problems (train side of the split)."""
-    eval_per_difficulty: int = 50
-    """Held-out evaluation problems per difficulty (distinct, eval side of the split)."""
+    eval_per_difficulty: int = 125
+    """Held-out evaluation problems per difficulty (distinct, eval side of the split); a difficulty with
+    fewer held-out problems in all (k = 1 on the default value range: 59) contributes all of them."""
     seed: int = 1234
     """Seed of problem generation; train/eval/SFT problems derive from it."""
 
@@ -128,8 +141,9 @@ class DatasetConfig:
         check_range("dataset.value_max", self.value_max, low=2)
         check_range("dataset.operand_max", self.operand_max, low=2)
         check_range("dataset.number_max", self.number_max, low=self.value_max + 3)
-        check_range("dataset.p_verify", self.p_verify, low=0.0, high=1.0)
-        check_range("dataset.p_self_correct", self.p_self_correct, low=0.0, high=1.0)
+        for name in ("p_slip", "p_check", "p_check_slip", "p_check_last", "p_recheck", "p_fix"):
+            check_range(f"dataset.{name}", getattr(self, name), low=0.0, high=1.0)
+        check_range("dataset.loop_tokens", self.loop_tokens, low=1)
         check_range("dataset.train_size", self.train_size, low=1)
         check_range("dataset.eval_per_difficulty", self.eval_per_difficulty, low=1)
 
@@ -449,3 +463,14 @@ def load_run_config(cfg: DictConfig | dict) -> RunConfig:
         part.validate()
     run.method.validate_with(run.model)
     return run
+
+
+def compose_run(overrides: list[str]) -> RunConfig:
+    """The RunConfig that `python -m lenbench.run OVERRIDE ...` would run (composed from conf/)."""
+    from pathlib import Path
+
+    from hydra import compose, initialize_config_dir
+
+    conf = Path(__file__).resolve().parents[1] / "conf"
+    with initialize_config_dir(config_dir=str(conf), version_base="1.3"):
+        return load_run_config(compose(config_name="config", overrides=overrides))

@@ -42,15 +42,16 @@ def test_micro_experiment_overrides_groups(compose):
         ("trainer.top_p=1.5", "trainer.top_p", "in (0.0, 1.0]"),
         ("trainer.loss_type=ppo", "trainer.loss_type", "'dapo'"),
         ("trainer.scale_rewards=max", "trainer.scale_rewards", "'group'"),
-        ("dataset.p_verify=1.5", "dataset.p_verify", "in [0.0, 1.0]"),
-        ("dataset.p_self_correct=-0.1", "dataset.p_self_correct", "in [0.0, 1.0]"),
+        ("dataset.p_check=1.5", "dataset.p_check", "in [0.0, 1.0]"),
+        ("dataset.p_slip=-0.1", "dataset.p_slip", "in [0.0, 1.0]"),
+        ("dataset.loop_tokens=0", "dataset.loop_tokens", ">= 1"),
         ("model.plan_fraction=2", "model.plan_fraction", "in [0.0, 1.0]"),
         ("eval.max_new_tokens=0", "eval.max_new_tokens", ">= 1"),
         ("eval.samples_per_problem=0", "eval.samples_per_problem", ">= 1"),
         ("model.sft_learning_rate=0", "model.sft_learning_rate", "> 0.0"),
         ("model.num_heads=3", "model.num_heads", "divide"),
         ("model.dtype=float8", "model.dtype", "'float32'"),
-        ("dataset.number_max=50", "dataset.number_max", ">= 102"),
+        ("dataset.number_max=20", "dataset.number_max", ">= 32"),
     ],
 )
 def test_out_of_range_values_name_field_and_allowed(compose, override, field, allowed):
@@ -137,8 +138,8 @@ def test_cli_config_error_is_a_message_and_creates_no_run(cli):
 
 
 def test_cli_config_error_leaves_no_mlflow_run(cli, tmp_path):
-    result = cli("+experiment=micro", "dataset.p_verify=7")
-    assert result.returncode != 0 and "dataset.p_verify=7" in result.stderr
+    result = cli("+experiment=micro", "dataset.p_check=7")
+    assert result.returncode != 0 and "dataset.p_check=7" in result.stderr
     assert not (tmp_path / "mlflow.db").exists()  # nothing was started, so nothing is left RUNNING
 
 
@@ -153,16 +154,24 @@ def test_yaml_defaults_match_the_documented_dataclass_defaults(compose):
     assert run.trainer == TrainerConfig() and run.eval == EvalConfig() and run.tracking == TrackingConfig()
 
 
-def test_more_eval_problems_than_exist_is_a_config_error(compose):
+def test_a_small_difficulty_gives_all_its_held_out_problems_and_none_is_a_config_error(compose):
     from lenbench.data.testbed import load_testbed
+    from lenbench.testbed.arith import all_problems, is_eval_problem
 
     run = load_run_config(
-        compose("dataset.max_difficulty=1", "dataset.value_max=5", "dataset.operand_max=2", "dataset.number_max=20",
+        compose("dataset.max_difficulty=2", "dataset.value_max=9", "dataset.operand_max=3", "dataset.number_max=20",
                 "dataset.eval_per_difficulty=200")
     )
-    expected = "dataset.eval_per_difficulty=200 is not possible.*problem space is too small"
+    data = load_testbed(run.dataset)
+    for k in (1, 2):  # each difficulty's whole held-out side, computed independently
+        expected = {p.key for p in all_problems(k, 9, 3) if is_eval_problem(p)}
+        assert set(data.eval.filter(lambda row, k=k: row["difficulty"] == k)["problem_id"]) == expected
+    empty = load_run_config(
+        compose("dataset.max_difficulty=1", "dataset.value_max=2", "dataset.operand_max=2", "dataset.number_max=20")
+    )
+    expected = "dataset.eval_per_difficulty=125 is not possible.*no held-out problem"
     with pytest.raises(ConfigError, match=expected):
-        load_testbed(run.dataset)
+        load_testbed(empty.dataset)
 
 
 def test_run_names_carry_the_method_knobs_of_the_job(compose):

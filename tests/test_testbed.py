@@ -7,12 +7,14 @@ import pytest
 from lenbench.grading import grade_exact
 from lenbench.testbed.arith import (
     Problem,
+    TracePolicy,
     apply_op,
     is_eval_problem,
     plan_words,
     sample_problem,
     sample_split,
-    verbose_completion,
+    sample_trace,
+    tempered,
 )
 from lenbench.testbed.tokenizer import build_tokenizer
 
@@ -67,27 +69,77 @@ def test_too_small_problem_space_is_a_clear_error():
         sample_split(0, 500, [1], value_max=3, operand_max=2, split="eval", unique=True)
 
 
-def test_verbose_trace_without_extras_is_the_minimal_trace():
+def policy(**changes) -> TracePolicy:
+    """A trace policy with nothing random in it unless a test asks for it."""
+    fields = dict(p_slip=0.0, p_check=0.0, p_check_slip=0.0, p_check_last=0.0, p_recheck=0.0, p_fix=1.0,
+                  loop_tokens=60)
+    return TracePolicy(**{**fields, **changes})
+
+
+def test_trace_without_extras_is_the_minimal_trace():
     problem = Problem(3, (("+", 4), ("*", 2)))
-    words = verbose_completion(problem, random.Random(0), p_verify=0.0, p_self_correct=0.0, value_max=99)
-    assert words == problem.minimal_completion()
+    trace = sample_trace(problem, policy(), random.Random(0))
+    assert trace.words == problem.minimal_completion() and trace.answer == 14
+    assert (trace.slips, trace.checks, trace.fixed, trace.looped, trace.truncated) == (0, 0, 0, False, False)
 
 
-def test_verbose_trace_checks_and_corrections():
+def test_checks_of_correct_steps_change_nothing():
     problem = Problem(3, (("+", 4), ("*", 2)))
-    always_check = verbose_completion(problem, random.Random(0), p_verify=1.0, p_self_correct=0.0, value_max=99)
-    # every step re-stated once: 2 checks x 8 tokens on top of the 16-token oracle
-    assert " ".join(always_check).count("check") == 2 and len(always_check) == 16 + 2 * 8
-    corrected = verbose_completion(problem, random.Random(0), p_verify=0.0, p_self_correct=1.0, value_max=99)
-    text = " ".join(corrected)
-    assert text.count("fix") == 2 and "check 3 + 4 = 7 fix ;" in text and "check 7 * 2 = 14 fix ;" in text
-    assert grade_exact(text, 14)  # the final answer is still right
+    trace = sample_trace(problem, policy(p_check=1.0, p_check_last=1.0), random.Random(0))
+    # 3 + 4 = 7 ; check 3 + 4 = 7 ok ; 7 * 2 = 14 ; check 7 * 2 = 14 ok ; </think> answer 14 <eos>
+    assert " ".join(trace.words) == (
+        "3 + 4 = 7 ; check 3 + 4 = 7 ok ; 7 * 2 = 14 ; check 7 * 2 = 14 ok ; </think> answer 14 <eos>"
+    )
+    assert len(trace.words) == 16 + 2 * 8 and trace.checks == 2 and trace.answer == 14
+    only_last = sample_trace(problem, policy(p_check_last=1.0), random.Random(0))
+    assert " ".join(only_last.words).count("check") == 1 and "check 7 * 2 = 14 ok ;" in " ".join(only_last.words)
 
 
-def test_self_correction_writes_a_wrong_value_first():
+def test_a_slip_is_off_by_one_and_an_uncaught_one_reaches_the_answer():
+    problem = Problem(3, (("+", 4), ("*", 2)))
+    trace = sample_trace(problem, policy(p_slip=1.0), random.Random(0))
+    # 3 + 4 = 8 (slip) ; 8 * 2 = 17 (slip on the wrong value: 16 + 1) ; answer 17
+    assert " ".join(trace.words) == "3 + 4 = 8 ; 8 * 2 = 17 ; </think> answer 17 <eos>"
+    assert trace.slips == 2 and trace.answer == 17 and not grade_exact(" ".join(trace.words), 14)
+
+
+def test_a_check_fixes_a_slip_and_the_chain_goes_on_from_the_right_value():
+    problem = Problem(3, (("+", 4), ("*", 2)))
+    rng = random.Random(0)
+    trace = sample_trace(problem, policy(p_slip=1.0, p_check_slip=1.0, p_fix=1.0), rng)
+    assert " ".join(trace.words) == (
+        "3 + 4 = 8 ; check 3 + 4 = 7 fix ; 7 * 2 = 15 ; check 7 * 2 = 14 fix ; </think> answer 14 <eos>"
+    )
+    assert (trace.slips, trace.fixed, trace.checks, trace.answer) == (2, 2, 2, 14)
+
+
+def test_an_unresolved_check_loops_until_the_limit():
     problem = Problem(3, (("+", 4),))
-    words = verbose_completion(problem, random.Random(1), p_verify=0.0, p_self_correct=1.0, value_max=99)
-    assert words[:4] == ["3", "+", "4", "="] and words[4] != "7"
+    trace = sample_trace(problem, policy(p_slip=1.0, p_check_slip=1.0, p_fix=0.0), random.Random(0))
+    # 3 + 4 = 8 ; then `check 3 + 4 = 7 ;` and `check 3 + 4 = 8 ;` alternate, cut at loop_tokens
+    assert trace.words[:6] == ["3", "+", "4", "=", "8", ";"]
+    assert trace.words[6:20] == "check 3 + 4 = 7 ; check 3 + 4 = 8 ;".split()
+    assert len(trace.words) == 60 and trace.looped and trace.truncated and trace.answer is None
+    assert "<eos>" not in trace.words
+    capped = sample_trace(problem, policy(p_slip=1.0, p_check_slip=1.0, p_fix=0.0), random.Random(0), max_tokens=30)
+    assert len(capped.words) == 30 and capped.truncated
+
+
+def test_rechecks_repeat_until_the_coin_says_stop():
+    problem = Problem(5, (("-", 2),))
+    # p_recheck = 1 would never stop: a finished trace needs p_recheck < 1; 0.5 gives 2 checks on average
+    lengths = [sample_trace(problem, policy(p_check_last=1.0, p_recheck=0.5), random.Random(seed)).checks
+               for seed in range(2000)]
+    assert min(lengths) == 1 and abs(sum(lengths) / len(lengths) - 2.0) < 0.1  # geometric: 1 / (1 - 0.5)
+
+
+def test_tempered_probabilities_hand_computed():
+    assert tempered(0.3, 1.0) == 0.3
+    # T = 0.5 squares the odds: 0.2 -> 0.04 / (0.04 + 0.64) = 1/17
+    assert tempered(0.2, 0.5) == pytest.approx(1 / 17)
+    # the nucleus drops the unlikely side once the likely one alone reaches top_p
+    assert tempered(0.97, 1.0, top_p=0.95) == 1.0 and tempered(0.03, 1.0, top_p=0.95) == 0.0
+    assert tempered(0.2, 1.0, top_p=0.95) == 0.2
 
 
 def test_tokenizer_covers_every_word_a_method_needs():
@@ -113,6 +165,7 @@ def test_plan_traces_force_the_opening_and_state_the_true_length():
     opening = " ".join(PLAN_PREFIX)
     planned = [row for row in traces if row["prompt"].endswith(opening)]
     assert 60 <= len(planned) <= 140  # about half
+    assert planned
     for row in planned:
         words = row["completion"].split()
         assert words[1:3] == ["tokens", "."] and int(words[0]) == len(words) - 3  # n = tokens after the plan

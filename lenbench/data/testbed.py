@@ -10,7 +10,16 @@ from datasets import Dataset
 
 from lenbench.config import DatasetConfig
 from lenbench.errors import ConfigError
-from lenbench.testbed.arith import PLAN_PREFIX, Problem, plan_words, sample_split, verbose_completion
+from lenbench.testbed.arith import (
+    PLAN_PREFIX,
+    Problem,
+    TracePolicy,
+    all_problems,
+    is_eval_problem,
+    plan_words,
+    sample_split,
+    sample_trace,
+)
 
 
 @dataclass
@@ -54,12 +63,26 @@ def _sample(cfg: DatasetConfig, count: int, split: str, unique: bool, difficulti
 
 
 def eval_problems(cfg: DatasetConfig) -> list[Problem]:
-    """eval_per_difficulty distinct held-out problems for each difficulty, in difficulty order."""
+    """eval_per_difficulty distinct held-out problems for each difficulty, in difficulty order.
+
+    A difficulty whose whole held-out side is smaller (k = 1 on small value ranges) contributes all
+    of its held-out problems.
+    """
     problems: list[Problem] = []
     for k in cfg.difficulties:
         # each difficulty draws from its own stream so adding difficulties keeps the others fixed
         shifted = replace(cfg, seed=cfg.seed * 1000 + k)
-        problems += _sample(shifted, cfg.eval_per_difficulty, "eval", unique=True, difficulties=[k])
+        try:
+            problems += _sample(shifted, cfg.eval_per_difficulty, "eval", unique=True, difficulties=[k])
+        except ValueError:
+            space = all_problems(k, cfg.value_max, cfg.operand_max)
+            held_out = [p for p in space or [] if is_eval_problem(p)]
+            if space is None or len(held_out) >= cfg.eval_per_difficulty:
+                raise
+            if not held_out:
+                raise ValueError(f"difficulty {k} has no held-out problem at all: the problem space is too small")
+            random.Random(shifted.seed).shuffle(held_out)
+            problems += held_out
     return problems
 
 
@@ -81,22 +104,38 @@ def _digest(problems: list[Problem]) -> str:
     return hashlib.sha256("\n".join(p.key for p in problems).encode()).hexdigest()[:16]
 
 
-def sft_dataset(cfg: DatasetConfig, count: int, plan_fraction: float, seed: int) -> Dataset:
-    """Verbose prompt/completion traces on train-side problems for the base model's SFT.
+def trace_policy(cfg: DatasetConfig) -> TracePolicy:
+    """The reasoning behaviour the testbed base model is taught (dataset.p_* fields)."""
+    return TracePolicy(
+        p_slip=cfg.p_slip,
+        p_check=cfg.p_check,
+        p_check_slip=cfg.p_check_slip,
+        p_check_last=cfg.p_check_last,
+        p_recheck=cfg.p_recheck,
+        p_fix=cfg.p_fix,
+        loop_tokens=cfg.loop_tokens,
+    )
 
-    A `plan_fraction` of the traces carry LAPO's plan sentence stating the true number of tokens
-    that follow it (EOS included). Its opening words ("I will answer the question with") are on the
-    prompt side and the number on the completion side: the model learns to state n when the
-    opening is forced (LAPO `self` mode) and never starts a plan unprompted.
+
+def sft_dataset(cfg: DatasetConfig, count: int, plan_fraction: float, seed: int) -> Dataset:
+    """Prompt/completion traces of the trace policy on train-side problems, for the base model's SFT.
+
+    A `plan_fraction` of the finished traces carry LAPO's plan sentence stating the true number of
+    tokens that follow it (EOS included). Its opening words ("I will answer the question with") are
+    on the prompt side and the number on the completion side: the model learns to state n when the
+    opening is forced (LAPO `self` mode) and never starts a plan unprompted. Looping traces (cut at
+    `dataset.loop_tokens`, no EOS) never carry a plan: they have no true length.
     """
     shifted = replace(cfg, seed=cfg.seed + 7919 * (seed + 1))
     problems = _sample(shifted, count, "train", unique=False)
     rng = random.Random(f"{cfg.seed}:{seed}:traces")
+    policy = trace_policy(cfg)
     prompts, completions = [], []
     for problem in problems:
-        words = verbose_completion(problem, rng, cfg.p_verify, cfg.p_self_correct, cfg.value_max)
+        trace = sample_trace(problem, policy, rng)
+        words = trace.words
         prompt = problem.prompt()
-        if rng.random() < plan_fraction:
+        if rng.random() < plan_fraction and not trace.truncated:
             plan = plan_words(len(words))
             prompt = f"{prompt} {' '.join(plan[: len(PLAN_PREFIX)])}"
             words = plan[len(PLAN_PREFIX) :] + words

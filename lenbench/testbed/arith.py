@@ -159,6 +159,26 @@ def sample_problem(rng: random.Random, difficulty: int, value_max: int, operand_
     return Problem(start, tuple(ops))
 
 
+def operations(value: int, value_max: int, operand_max: int) -> list[tuple[str, int]]:
+    """Every (op, right) that keeps `value op right` in [0, value_max]."""
+    ops = [("+", right) for right in range(1, min(operand_max, value_max - value) + 1)]
+    ops += [("-", right) for right in range(1, min(operand_max, value) + 1)]
+    if value >= 1:
+        ops += [("*", right) for right in range(2, min(operand_max, value_max // value) + 1)]
+    return ops
+
+
+def all_problems(difficulty: int, value_max: int, operand_max: int, limit: int = 200_000) -> list[Problem] | None:
+    """Every problem of one difficulty, in a fixed order; None when there are more than `limit`."""
+    chains: list[tuple[int, int, tuple[tuple[str, int], ...]]] = [(v, v, ()) for v in range(1, value_max + 1)]
+    for _ in range(difficulty):
+        chains = [(start, apply_op(value, op, right), (*ops, (op, right)))
+                  for start, value, ops in chains for op, right in operations(value, value_max, operand_max)]
+        if len(chains) > limit:
+            return None
+    return [Problem(start, ops) for start, _, ops in chains]
+
+
 def sample_split(
     seed: int,
     count: int,
@@ -195,30 +215,130 @@ def sample_split(
     return problems
 
 
-def verbose_completion(
-    problem: Problem,
-    rng: random.Random,
-    p_verify: float,
-    p_self_correct: float,
-    value_max: int,
-) -> list[str]:
-    """A correct but verbose completion, as the base model is taught to write.
+@dataclass(frozen=True)
+class TracePolicy:
+    """The reasoning behaviour the base model imitates, as the probability of each decision in a trace.
 
-    After each step, with probability `p_verify`, a redundant check re-states it. With
-    probability `p_self_correct` a step is first written with a wrong result, then a check
-    catches the error and the chain continues from the fixed value.
+    SFT traces are samples of this policy at temperature 1, so the base model's sampled behaviour is
+    this policy (at the sampling temperature: see `sample_trace`). Defaults: `DatasetConfig`.
     """
-    words: list[str] = []
-    for step in problem.steps():
-        if rng.random() < p_self_correct:
-            wrong = step.result + rng.choice([-3, -2, -1, 1, 2, 3])
-            wrong = min(max(wrong, 0), value_max + 3)
-            if wrong == step.result:
-                wrong = step.result + 1
-            words += step.words(wrong)
-            words += ["check", *step.words()[:-1], "fix", ";"]
-        else:
-            words += step.words()
-        if rng.random() < p_verify:
-            words += ["check", *step.words()[:-1], "ok", ";"]
-    return words + answer_words(problem.answer)
+
+    p_slip: float
+    """A step's result is written as its slip value (the true result + 1) instead of the result."""
+    p_check: float
+    """A check follows a correctly written step that is not the last one."""
+    p_check_slip: float
+    """A check follows a slipped step (>= p_check: the model senses some of its own slips)."""
+    p_check_last: float
+    """A check follows the last step, before the answer (redundant on a correct chain)."""
+    p_recheck: float
+    """Another check follows a check that found nothing (`ok`): repeated verification."""
+    p_fix: float
+    """A check that finds a slip fixes it; otherwise the model loops between the two values, never
+    resolving them, until the length limit (a long, truncated failure)."""
+    loop_tokens: int
+    """SFT loop traces are cut (without EOS) at this many completion tokens."""
+
+
+@dataclass
+class Trace:
+    """One sampled completion of the trace policy, with what happened in it."""
+
+    words: list[str]
+    """The completion, one token per word; ends with EOS unless `truncated`."""
+    slips: int = 0
+    """Steps written with a wrong result."""
+    fixed: int = 0
+    """Slips caught and fixed by a later check."""
+    checks: int = 0
+    """`check` lines (redundant or not)."""
+    looped: bool = False
+    """The trace entered an unresolved check loop."""
+    truncated: bool = False
+    """The trace hit the length limit before EOS."""
+    answer: int | None = None
+    """The announced answer; None when truncated."""
+
+
+def tempered(p: float, temperature: float, top_p: float = 1.0) -> float:
+    """Probability of a two-way decision of probability `p` when sampled at `temperature`/`top_p`."""
+    if p in (0.0, 1.0) or temperature == 1.0 and top_p >= 1.0:
+        return p
+    a, b = p ** (1.0 / temperature), (1.0 - p) ** (1.0 / temperature)
+    q = a / (a + b)
+    if max(q, 1 - q) >= top_p:  # the nucleus keeps only the likelier outcome
+        return 1.0 if q > 0.5 else 0.0
+    return q
+
+
+def slip_value(result: int) -> int:
+    """The wrong result a slip writes: off by one upward (never negative, so any chain stays valid)."""
+    return result + 1
+
+
+def sample_trace(
+    problem: Problem,
+    policy: TracePolicy,
+    rng: random.Random,
+    *,
+    temperature: float = 1.0,
+    top_p: float = 1.0,
+    max_tokens: int | None = None,
+) -> Trace:
+    """A completion of `policy` on `problem`; each decision is drawn at `temperature` / `top_p`.
+
+    A step line is `a op b = r ;`. A check re-computes it (`check a op b = r' ok ;`, or `fix ;` when
+    it finds a slip, after which the chain goes on from the fixed value). An uncaught slip carries
+    its wrong value to the answer. A check that finds a slip and does not fix it starts a loop of
+    checks alternating between the two values that ends only at the length limit: `max_tokens`, or
+    `policy.loop_tokens` when None (SFT traces).
+    """
+    limit = max_tokens or policy.loop_tokens
+
+    def chance(p: float) -> bool:
+        return rng.random() < tempered(p, temperature, top_p)
+
+    trace = Trace([])
+    words = trace.words
+    value = problem.start
+    ops = problem.ops
+    for index, (op, right) in enumerate(ops):
+        true = apply_op(value, op, right)
+        slipped = chance(policy.p_slip)
+        written = slip_value(true) if slipped else true
+        words += [str(value), op, str(right), "=", str(written), ";"]
+        trace.slips += slipped
+        last = index == len(ops) - 1
+        p_first = policy.p_check_slip if slipped else (policy.p_check_last if last else policy.p_check)
+        if slipped and last:
+            p_first = max(policy.p_check_slip, policy.p_check_last)
+        head = ["check", str(value), op, str(right), "="]
+        checking = chance(p_first)
+        while checking:
+            trace.checks += 1
+            if not slipped:
+                words += [*head, str(true), "ok", ";"]
+                checking = chance(policy.p_recheck)
+                continue
+            if chance(policy.p_fix):
+                words += [*head, str(true), "fix", ";"]
+                trace.fixed += 1
+                written, slipped = true, False
+                break
+            trace.looped = True
+            shown = (str(true), str(written))
+            turn = 0
+            while len(words) < limit:
+                words += [*head, shown[turn % 2], ";"]
+                turn += 1
+            trace.checks += turn - 1
+            trace.truncated = True
+            del words[limit:]
+            return trace
+        value = written
+    words += answer_words(value)
+    trace.answer = value
+    if max_tokens is not None and len(words) > max_tokens:
+        del words[max_tokens:]
+        trace.truncated, trace.answer = True, None
+    return trace

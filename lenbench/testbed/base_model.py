@@ -1,6 +1,9 @@
-"""The testbed base model: a small Llama trained from scratch by SFT on verbose traces.
+"""The testbed base model: a small Llama trained from scratch by SFT on traces of the trace policy.
 
-Built on first use and cached under `model.cache_dir/testbed/<hash>`, the hash covering every
+The default model ships with the package (`lenbench/testbed/shipped/<hash>`), so a fresh clone
+trains and evaluates with no build and every machine starts from the same weights;
+`python -m lenbench.testbed.build --ship` rebuilds it from scratch. Any other setting is built on
+first use and cached under `model.cache_dir/testbed/<hash>`, the hash covering every
 setting that changes the model (testbed generator, architecture, SFT). A build writes into a
 temporary directory and renames it into place, under a file lock, so concurrent jobs build once
 and a crashed build never leaves a half-written model behind. A finished build carries a
@@ -26,12 +29,12 @@ from lenbench.config import DatasetConfig, ModelConfig
 from lenbench.errors import ConfigError
 
 MARKER = "lenbench_base.json"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 # Settings that do not change the base model (RL data sizes, where the cache lives, dtype at load).
 # The settings that shape the SFT model: the arith generator and the Llama/SFT recipe. An allowlist,
 # so run-time fields added to the configs later (device, file-dataset paths...) keep the key.
 _DATASET_KEY = ("name", "min_difficulty", "max_difficulty", "value_max", "operand_max", "number_max",
-                "p_verify", "p_self_correct", "seed")
+                "p_slip", "p_check", "p_check_slip", "p_check_last", "p_recheck", "p_fix", "loop_tokens", "seed")
 _MODEL_KEY = ("hidden_size", "num_layers", "num_heads", "intermediate_size", "max_positions", "sft_examples",
               "sft_epochs", "sft_learning_rate", "sft_batch_size", "plan_fraction", "sft_seed")
 
@@ -45,8 +48,20 @@ def cache_key(dataset: DatasetConfig, model: ModelConfig) -> str:
     return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
 
 
+SHIPPED_DIR = Path(__file__).parent / "shipped"
+
+
+def shipped_model_dir(dataset: DatasetConfig, model: ModelConfig) -> Path | None:
+    """The model shipped with the package for these settings (same hash), or None."""
+    path = SHIPPED_DIR / cache_key(dataset, model)
+    return path if (path / MARKER).is_file() else None
+
+
 def base_model_dir(dataset: DatasetConfig, model: ModelConfig) -> Path:
-    return Path(model.cache_dir).expanduser() / "testbed" / cache_key(dataset, model)
+    """Where the base model for these settings is: the shipped one, else the cache entry (maybe unbuilt)."""
+    return shipped_model_dir(dataset, model) or Path(model.cache_dir).expanduser() / "testbed" / cache_key(
+        dataset, model
+    )
 
 
 def check_cached_model(path: Path) -> None:
@@ -86,7 +101,8 @@ def new_model(model: ModelConfig, vocab_size: int, tokenizer) -> LlamaForCausalL
     return LlamaForCausalLM(config)
 
 
-def _build(dataset: DatasetConfig, model: ModelConfig, target: Path) -> None:
+def build(dataset: DatasetConfig, model: ModelConfig, target: Path) -> None:
+    """Train the base model for these settings from scratch into `target` (must not exist)."""
     from lenbench.data.testbed import sft_dataset
     from lenbench.testbed.tokenizer import build_tokenizer
     from lenbench.train.sft import train_sft
@@ -128,13 +144,17 @@ def _build(dataset: DatasetConfig, model: ModelConfig, target: Path) -> None:
 
 
 def ensure_base_model(dataset: DatasetConfig, model: ModelConfig) -> Path:
-    """Path of the cached base model for these settings, building it first if needed."""
+    """Path of the base model for these settings: the shipped one, else the cache entry, built first if needed."""
+    shipped = shipped_model_dir(dataset, model)
+    if shipped is not None:
+        check_cached_model(shipped)
+        return shipped
     target = base_model_dir(dataset, model)
     target.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(target) + ".lock"):
         if target.exists() and not (target / MARKER).exists():
             shutil.rmtree(target)  # an interrupted build from an older layout: start over
         if not target.exists():
-            _build(dataset, model, target)
+            build(dataset, model, target)
     check_cached_model(target)
     return target

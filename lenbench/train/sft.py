@@ -37,6 +37,7 @@ def train_sft(
         gradient_checkpointing=False,
         max_length=max_length,
         completion_only_loss=True,
+        train_sampling_strategy="group_by_length",  # batches of similar length: far less padding
         seed=seed,
         data_seed=seed,
         dataset_num_proc=None,
