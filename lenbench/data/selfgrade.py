@@ -22,7 +22,7 @@ from pathlib import Path
 from datasets import Dataset
 
 from lenbench.errors import ConfigError
-from lenbench.grading import MATH_TIMEOUT_SECONDS, gold_latex, grade
+from lenbench.grading import MATH_TIMEOUT_SECONDS, gold_latex, grade, parse_answer
 
 EVAL_PRESETS = ("math500", "aime24", "amc23", "gsm8k", "olympiadbench")
 CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
@@ -53,9 +53,7 @@ def gold_as_completion(gold: str, unit: str = "") -> str:
 
 def parses_as_math(gold: str, unit: str = "") -> bool:
     """Does math-verify read the gold answer as a math expression (not only as a string)?"""
-    from math_verify import parse
-
-    parsed = parse(f"${gold_latex(gold, unit)}$")
+    parsed = parse_answer(gold_latex(gold, unit))
     return bool(parsed) and not isinstance(parsed[0], str)
 
 
@@ -63,10 +61,11 @@ def self_grade(name: str, data: Dataset) -> SelfGrade:
     """Grade every gold answer of `data` against itself (grader `math`)."""
     started, failures, unparsed = time.monotonic(), [], []
     for item in data:
-        unit, gold = item.get("unit") or "", item["answer"]
-        if not grade(gold_as_completion(gold, unit), gold, "math", unit=unit):
+        unit, gold, golds = item.get("unit") or "", item["answer"], item.get("alternatives") or item["answer"]
+        stated = item["alternatives"][0] if item.get("alternatives") else gold
+        if not grade(gold_as_completion(stated, unit), golds, "math", unit=unit):
             failures.append((item["problem_id"], gold))
-        if not parses_as_math(gold, unit):
+        if not all(parses_as_math(g, unit) for g in item.get("alternatives") or [gold]):
             unparsed.append((item["problem_id"], gold))
     seconds = time.monotonic() - started
     return SelfGrade(name, len(data), len(data) - len(failures), seconds, failures, unparsed)
@@ -107,8 +106,8 @@ def quantile(values: list[float], q: float) -> float:
 def timing_report(results: list[GradingTimes]) -> str:
     lines = [f"{'file':<15}{'items':>7}{'match p50 ms':>14}{'p99 ms':>9}{'mismatch p50 ms':>17}{'p99 ms':>9}"
              f"{'timeouts':>10}"]
-    for r in [*results, GradingTimes("all", [t for r in results for t in r.match],
-                                     [t for r in results for t in r.mismatch])]:
+    total = GradingTimes("all", [t for one in results for t in one.match], [t for one in results for t in one.mismatch])
+    for r in [*results, total]:
         lines.append(f"{r.name:<15}{len(r.match):>7}{1e3 * quantile(r.match, .5):>14.2f}"
                      f"{1e3 * quantile(r.match, .99):>9.1f}{1e3 * quantile(r.mismatch, .5):>17.2f}"
                      f"{1e3 * quantile(r.mismatch, .99):>9.1f}{r.timeouts():>10}")
