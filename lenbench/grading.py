@@ -15,7 +15,8 @@ thousands separators removed where unambiguous (`1{,}000`, `1\\,000`, a lone `12
 (UNITS, plus the item's unit field) removed from the end, never an arbitrary trailing letter;
 whitespace removed but after a control word (`4 A` and `4A` are one product); primes written one
 way (`x'` -> `x^{\\prime}`); scientific notation (`8.7e8`, `8.7\\times10^{8}`) written as math-verify
-reads it (`8.7E8`; an integer mantissa as the exact integer or fraction); a trailing-dot decimal
+reads it (`8.7E8`: a decimal stated to its mantissa's digits), a bare power of ten as the exact
+integer or fraction (`10^{-20}` -> `\\frac{1}{10...0}`); a trailing-dot decimal
 (`3.`) as the integer. A gold given as a list of alternatives is right when any one matches.
 
 A per-item time limit bounds extraction, parsing and comparison, so a pathological expression can
@@ -282,6 +283,7 @@ _SCIENTIFIC = re.compile(
     r"(?<![\w.\\])(\d+(?:\.\d*)?|\.\d+)\s*(?:[eE]\s*([+-]?\d{1,3})(?![\w.])"
     r"|(?:\\times|\\cdot|\*|×)\s*10\s*\^\s*(?:\{\s*([+-]?\d{1,3})\s*\}|([+-]?\d)))"
 )
+_POWER_OF_TEN = re.compile(r"(?<![\w.\\^])10\s*\^\s*(?:\{\s*([+-]?\d{1,2})\s*\}|([+-]?\d))(?![\d^])")
 _PRIME = re.compile(r"\^\s*(?:\{\s*((?:\\prime\s*)+)\}|(\\prime))")
 _APOSTROPHES = re.compile(r"(?<=[A-Za-z})\]])('+)")
 _TRAILING_DOT = re.compile(r"(?<=\d)\.(?!\d)")
@@ -291,6 +293,11 @@ def _scientific(match: re.Match) -> str:
     mantissa = match.group(1).rstrip(".") or "0"
     exponent = next(group for group in match.groups()[1:] if group is not None)
     return f"{mantissa}E{int(exponent)}"
+
+
+def _power_of_ten(match: re.Match) -> str:
+    exponent = int(match.group(1) or match.group(2))
+    return str(10**exponent) if exponent >= 0 else "\\frac{1}{" + str(10**-exponent) + "}"
 
 
 def _primes(match: re.Match) -> str:
@@ -303,17 +310,17 @@ def normalize_answer(latex: str, unit: str = "") -> str:
     text = _UNESCAPED_DOLLAR.sub("", str(latex)).strip()
     text = _THOUSANDS_GROUPS.sub("", text)
     text = strip_units(text, unit).strip()
+    if _THOUSANDS_COMMAS.fullmatch(text):  # one number, no spaces: "12,345" (but "1, 100" is a list)
+        text = text.replace(",", "")
     parts = _TEXT_GROUP.split(text)  # text inside \text{} keeps its spaces
     for index in range(0, len(parts), 2):
         part = re.sub(r"\\[,;:!](?![a-zA-Z])|~|\\q?quad(?![a-zA-Z])", " ", parts[index])
         part = re.sub(r"(\\[A-Za-z]+)\s+", "\\1\0", part)  # a control word keeps one space
         parts[index] = re.sub(r"\s+", "", part).replace("\0", " ")
     text = "".join(parts)
-    if _THOUSANDS_COMMAS.fullmatch(text):
-        text = text.replace(",", "")
     text = _PRIME.sub(_primes, text)
     text = _APOSTROPHES.sub(lambda m: "^{" + "\\prime" * len(m.group(1)) + "}", text)
-    text = _SCIENTIFIC.sub(_scientific, text)
+    text = _POWER_OF_TEN.sub(_power_of_ten, _SCIENTIFIC.sub(_scientific, text))  # exact: no float chopping
     return _TRAILING_DOT.sub("", text).strip()
 
 
@@ -387,14 +394,14 @@ def parse_answer(latex: str) -> list:
 def compare(answer: str, golds: list[str], precision: str = GradingConfig.precision,
             digits: int = GradingConfig.digits, min_digits: int = GradingConfig.min_digits) -> str:
     """`correct` when math-verify finds the normalized `answer` equivalent to any of the normalized
-    `golds` (alternatives), else `parse_error` (nothing readable as maths) or `mismatch`. No time
+    `golds` (alternatives), else `parse_error` (math-verify reads no expression in the answer, at
+    most a string) or `mismatch`. No time
     limit: callers bound it."""
     from math_verify import verify
 
     answer_parsed = parse_answer(answer)
     if not answer_parsed:
         return "parse_error"
-    reason = "parse_error"
     for gold in golds:
         gold_parsed = parse_answer(gold)
         if not gold_parsed:
@@ -402,8 +409,7 @@ def compare(answer: str, golds: list[str], precision: str = GradingConfig.precis
         rounding = float_rounding(answer, gold, gold_parsed[0], precision, digits, min_digits)
         if verify(gold_parsed, answer_parsed, float_rounding=rounding, timeout_seconds=None):
             return "correct"
-        reason = "mismatch"
-    return reason
+    return "parse_error" if isinstance(answer_parsed[0], str) else "mismatch"  # a string only: no maths in it
 
 
 def math_equal(answer: str, gold: str) -> bool:
