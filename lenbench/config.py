@@ -81,7 +81,7 @@ class GradingConfig:
     """precision=stated: significant digits a decimal answer needs to match an exact gold (1/3 takes
     0.333, not 0.3); a coarser answer must equal the gold exactly."""
     timeout_seconds: float = 5.0
-    """Time limit of one graded item (extraction, parsing, every comparison); over it: wrong (`timeout`)."""
+    """Time limit of one graded item (parsing and every comparison); over it: wrong (`timeout`)."""
 
     def validate(self) -> None:
         if not self.extract:

@@ -16,11 +16,11 @@ thousands separators removed where unambiguous (`1{,}000`, `1\\,000`, a lone `12
 whitespace removed but after a control word (`4 A` and `4A` are one product); primes written one
 way (`x'` -> `x^{\\prime}`); scientific notation (`8.7e8`, `8.7\\times10^{8}`) written as math-verify
 reads it (`8.7E8`: a decimal stated to its mantissa's digits), a bare power of ten as the exact
-integer or fraction (`10^{-20}` -> `\\frac{1}{10...0}`); a trailing-dot decimal
-(`3.`) as the integer. A gold given as a list of alternatives is right when any one matches.
+integer or fraction (`10^{-20}` -> `\\frac{1}{10...0}`); a trailing-dot decimal (`3.`) as the
+integer. A gold given as a list of alternatives is right when any one matches.
 
-A per-item time limit bounds extraction, parsing and comparison, so a pathological expression can
-never hang an evaluation or a reward computation:
+A per-item time limit bounds parsing and comparison (extraction is plain regular expressions), so
+a pathological expression can never hang an evaluation or a reward computation:
 
 - in the main thread, one interval timer (SIGALRM) bounds the whole item;
 - elsewhere (signals only work in the main thread), the item runs in a grading worker process
@@ -53,7 +53,7 @@ GRADERS = ("exact", "math")
 REASONS = ("correct", "no_answer", "parse_error", "timeout", "mismatch")
 """Why a completion graded as it did, one per verdict."""
 MATH_TIMEOUT_SECONDS = GradingConfig.timeout_seconds
-"""Default time limit of one `math` item (extraction, parsing and every comparison)."""
+"""Default time limit of one `math` item (parsing and every comparison)."""
 WORKER_START_SECONDS = 120.0
 """Time a fresh grading worker may take to import math-verify (not counted against items)."""
 
