@@ -27,6 +27,9 @@ DTYPES = ("float32", "bfloat16", "float16")
 DEVICES = ("auto", "cpu", "cuda")
 VLLM_MODES = ("colocate", "server")
 EVAL_BACKENDS = ("transformers", "vllm")
+EXTRACTION_STRATEGIES = ("boxed", "answer_is", "####", "last_number")  # how `math` grading finds an answer
+PRECISION_RULES = ("stated", "relative")  # how `math` grading compares a decimal with another number
+ANSWER_LISTS = ("any", "all")  # what a list-valued gold answer means
 
 
 @dataclass
@@ -40,9 +43,12 @@ class FieldMapConfig:
     question: str = "problem"
     """The problem text; a row without it is malformed."""
     answer: Optional[str] = "answer"
-    """The gold answer: a string, a number (142.0 -> "142") or a list of strings (all of them must be
-    answered, e.g. OlympiadBench). A row whose answer is null or empty takes it from `solution`;
-    set this to null to always take it from `solution`."""
+    """The gold answer: a string, a number (142.0 -> "142") or a list of strings (see `answer_list`).
+    A row whose answer is null or empty takes it from `solution`; set this to null to always take it
+    from `solution`."""
+    answer_list: str = "any"
+    """What a list-valued answer means: `any` (alternatives: one of them, given alone, is right) or
+    `all` (a multi-part answer: every part must be given, in any order, none added; OlympiadBench)."""
     solution: Optional[str] = None
     """A worked solution ending in a `#### <answer>` line (GSM8K); it supplies a missing answer."""
     difficulty: Optional[str] = None
@@ -50,7 +56,47 @@ class FieldMapConfig:
     id: Optional[str] = None
     """Unique problem id; None (or a row without one) gives `<file stem>:<row index>`."""
     unit: Optional[str] = None
-    """Unit of the answer (`km/h`), stripped from model answers before grading; None: no units."""
+    """Unit of the answer (`km/h`), removed from the end of model and gold answers before grading (as
+    are the units of lenbench.grading.UNITS, with or without this field); None: no unit field."""
+
+
+@dataclass
+class GradingConfig:
+    """How `math` grading finds a completion's answer and compares it with the gold (lenbench.grading;
+    README "Grading")."""
+
+    extract: list[str] = field(default_factory=lambda: ["boxed", "answer_is"])
+    """Extraction strategies, tried in this order on the text after the model's think-close marker
+    (model.think_close); the first that finds an answer gives it. `boxed`: the last \\boxed{} (boxes
+    joined only by commas or "and" count as one answer); `answer_is`: "the (final) answer is X" or
+    "answer: X"; `####`: the last `#### X` line (GSM8K); `last_number`: the last number in the text."""
+    precision: str = "stated"
+    """How a decimal compares with another number. `stated`: a decimal means what it rounds from, to
+    its last written digit (3.3e-10 +- 0.05e-10), with the gold's digits when the gold is a decimal,
+    else the answer's (which must show `min_digits` significant digits); `relative`: numbers agree to
+    `digits` significant digits of the gold."""
+    digits: int = 6
+    """precision=relative: significant digits two numbers must share."""
+    min_digits: int = 3
+    """precision=stated: significant digits a decimal answer needs to match an exact gold (1/3 takes
+    0.333, not 0.3); a coarser answer must equal the gold exactly."""
+    timeout_seconds: float = 5.0
+    """Time limit of one graded item (parsing and every comparison); over it: wrong (`timeout`)."""
+
+    def validate(self) -> None:
+        if not self.extract:
+            allowed = ", ".join(EXTRACTION_STRATEGIES)
+            raise ConfigError(f"dataset.grading.extract is empty; allowed: a list of {allowed}")
+        for strategy in self.extract:
+            check_choice("dataset.grading.extract", strategy, EXTRACTION_STRATEGIES)
+        if len(set(self.extract)) < len(self.extract):
+            raise ConfigError(
+                f"dataset.grading.extract={list(self.extract)} names a strategy twice; allowed: each once"
+            )
+        check_choice("dataset.grading.precision", self.precision, PRECISION_RULES)
+        check_range("dataset.grading.digits", self.digits, low=1, high=15)
+        check_range("dataset.grading.min_digits", self.min_digits, low=1, high=15)
+        check_range("dataset.grading.timeout_seconds", self.timeout_seconds, low=0.0, low_inclusive=False)
 
 
 @dataclass
@@ -81,7 +127,9 @@ class DatasetConfig:
     """How problems are made: arith (the generated testbed) or file (local json / jsonl / parquet files)."""
     grader: str = "exact"
     """How completions are graded: exact (the testbed's announced integer; adapter=arith) or math
-    (math-verify on the last \\boxed{} answer; adapter=file)."""
+    (math-verify on the answer that `grading` extracts; adapter=file)."""
+    grading: GradingConfig = field(default_factory=GradingConfig)
+    """grader=math: answer extraction, precision rule and time limit."""
     train: DataFileConfig = field(default_factory=DataFileConfig)
     """File datasets: the RL training problems (path None: evaluation only)."""
     eval: DataFileConfig = field(default_factory=DataFileConfig)
@@ -132,6 +180,7 @@ class DatasetConfig:
         check_choice("dataset.grader", self.grader, DATASET_GRADERS[self.adapter])
         if self.adapter == "file":
             self._validate_files()
+            self.grading.validate()
         check_range("dataset.min_difficulty", self.min_difficulty, low=1)
         if self.max_difficulty < self.min_difficulty:
             raise ConfigError(
@@ -155,6 +204,7 @@ class DatasetConfig:
         for split in ("train", "eval"):
             source: DataFileConfig = getattr(self, split)
             check_choice(f"dataset.{split}.format", source.format, DATA_FORMATS)
+            check_choice(f"dataset.{split}.fields.answer_list", source.fields.answer_list, ANSWER_LISTS)
             if not source.fields.question:
                 raise ConfigError(f"dataset.{split}.fields.question must name the field holding the problem text")
             if not source.fields.answer and not source.fields.solution:
@@ -210,6 +260,11 @@ class ModelConfig:
     trust_remote_code: bool = False
     """Let transformers run Python code shipped inside the model directory (custom architectures).
     Off: the presets are all standard Qwen2 checkpoints."""
+    think_close: Optional[str] = None
+    """The marker that ends the model's thinking (`</think>` for R1-style reasoning models): `math`
+    grading reads only the text after its last occurrence, and a completion without it has no answer
+    (`no_answer`: it never finished thinking). None: the model does not think apart; the whole
+    completion is read."""
     chat_template: bool = True
     """Prompt as a user message in the tokenizer's chat template when it has one (instruct and
     reasoning models); false, or a tokenizer without one (the testbed's): the dataset's plain prompt."""

@@ -21,7 +21,7 @@ from datasets import Dataset
 from tqdm.auto import tqdm
 
 from lenbench.config import EvalConfig
-from lenbench.grading import grade
+from lenbench.grading import Grader, judge
 from lenbench.metrics import oracle_ratio, pass_at_1, token_stats
 
 
@@ -35,7 +35,9 @@ class Completion:
 @dataclass
 class EvalResult:
     samples: pd.DataFrame
-    """One row per completion: problem_id, difficulty, decoding, sample, completion, tokens, truncated, correct."""
+    """One row per completion: problem_id, difficulty, answer (gold), decoding, sample, completion, tokens,
+    truncated, extracted (the answer read from the completion, empty when none), reason (why it graded
+    as it did: lenbench.grading.REASONS), correct."""
     by_difficulty: pd.DataFrame
     """One row per difficulty level."""
     summary: dict[str, float]
@@ -92,10 +94,12 @@ def generate(
     return results
 
 
-def _decode_rows(data: Dataset, completions: list[list[Completion]], decoding: str, grader: str) -> list[dict]:
+def _decode_rows(data: Dataset, completions: list[list[Completion]], decoding: str, grader: str | Grader) -> list[dict]:
     rows = []
     for item, samples in zip(data, completions, strict=True):
         for sample_index, completion in enumerate(samples):
+            verdict = judge(completion.text, item.get("alternatives") or item["answer"], grader,
+                            unit=item.get("unit") or "")
             rows.append(
                 {
                     "problem_id": item["problem_id"],
@@ -107,7 +111,9 @@ def _decode_rows(data: Dataset, completions: list[list[Completion]], decoding: s
                     "completion": completion.text,
                     "tokens": completion.tokens,
                     "truncated": completion.truncated,
-                    "correct": grade(completion.text, item["answer"], grader, unit=item.get("unit") or ""),
+                    "extracted": verdict.answer or "",
+                    "reason": verdict.reason,
+                    "correct": verdict.correct,
                 }
             )
     return rows
@@ -148,7 +154,7 @@ def evaluate(
     model,
     tokenizer,
     data: Dataset,
-    grader: str,
+    grader: str | Grader,
     cfg: EvalConfig,
     max_new_tokens: int,
     seed: int,

@@ -9,6 +9,7 @@ Returns (accuracy, mean tokens) so sweepers can optimize it. Thin: it wires, it 
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import hydra
@@ -94,6 +95,7 @@ def run_job(cfg: DictConfig) -> tuple[float, float]:
     from lenbench.train.recipes import recipe_for
 
     data = model_prompts(load_task_data(run.dataset), policy_tokenizer(run), run.model.chat_template)
+    data = replace(data, grader=replace(data.grader, think_close=run.model.think_close))  # grading reads after it
     recipe = recipe_for(run, data)
     recipe.check_inputs()
     out_dir = job_output_dir()

@@ -58,9 +58,10 @@ def file_dataset(path: Path, **kwargs) -> DatasetConfig:
 def test_each_preset_loads_its_file_with_the_readme_row_count(preset, name, train_rows, eval_rows):
     cfg, data = preset(name)
     assert (len(data.train), len(data.eval)) == (train_rows, eval_rows)
-    assert data.grader == "math" and data.skipped == 0 and cfg.name == name
+    assert data.grader.kind == "math" and data.skipped == 0 and cfg.name == name
     for split in (data.train, data.eval):
-        assert set(split.column_names) == {"prompt", "answer", "difficulty", "oracle_length", "problem_id", "unit"}
+        assert set(split.column_names) == {"prompt", "answer", "difficulty", "oracle_length", "problem_id", "unit",
+                                           "alternatives"}
         assert len(set(split["problem_id"])) == len(split)
         assert all(isinstance(a, str) and a for a in split["answer"])
         assert all(length is None for length in split["oracle_length"])
@@ -191,9 +192,28 @@ def test_answer_shapes_nested_fields_and_levels(tmp_path):
     fields = FieldMapConfig(question="q", answer="meta.gold", solution="work", difficulty="meta.level", id="uid")
     data = load_task_data(file_dataset(path, eval=DataFileConfig(path=str(path), fields=fields, instruction="")))
     assert data.eval["prompt"] == ["Roots?", "Half?", "Big?", "Sum?"]
-    assert data.eval["answer"] == ["$1$, $-2$", "0.5", "1000", "1234"]
+    assert data.eval["answer"] == ["$1$ | $-2$", "0.5", "1000", "1234"]  # a list: alternatives by default
+    assert data.eval["alternatives"] == [["$1$", "$-2$"], [], [], []]
     assert data.eval["difficulty"] == [4, 2, 0, 0]
     assert data.eval["problem_id"] == ["a", "b", "c", "d"]
+    fields.answer_list = "all"  # a list: the parts of one answer
+    data = load_task_data(file_dataset(path, eval=DataFileConfig(path=str(path), fields=fields, instruction="")))
+    assert data.eval["answer"][0] == "$1$, $-2$" and data.eval["alternatives"][0] == []
+
+
+def test_any_of_answers_grade_each_alternative_alone_and_all_of_needs_every_part(tmp_path):
+    from lenbench.evaluate import Completion, _decode_rows
+
+    path = tmp_path / "alts.json"
+    path.write_text(json.dumps([{"problem": "Which?", "answer": ["3", "4"]}]))
+    any_of = load_task_data(file_dataset(path))
+    all_of = load_task_data(file_dataset(path, eval=DataFileConfig(
+        path=str(path), fields=FieldMapConfig(answer_list="all"))))
+    texts = [r"\boxed{3}", r"\boxed{4}", r"\boxed{3, 4}", r"\boxed{5}"]
+    for data, expected in ((any_of, [True, True, False, False]), (all_of, [False, False, True, False])):
+        rows = _decode_rows(data.eval, [[Completion(t, 5, False) for t in texts]], "sample", data.grader)
+        assert [row["correct"] for row in rows] == expected
+        assert [row["extracted"] for row in rows] == ["3", "4", "3, 4", "5"]
 
 
 def test_parquet_and_explicit_format(tmp_path):
@@ -246,7 +266,7 @@ def test_arith_goes_to_the_unchanged_testbed():
     cfg.validate()
     via_dispatch, direct = load_task_data(cfg), load_testbed(cfg)
     assert via_dispatch.eval_hash == direct.eval_hash and via_dispatch.train_hash == direct.train_hash
-    assert via_dispatch.grader == "exact" and via_dispatch.skipped == 0
+    assert via_dispatch.grader.kind == "exact" and via_dispatch.skipped == 0
     assert via_dispatch.eval.to_dict() == direct.eval.to_dict()
 
 

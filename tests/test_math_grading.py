@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from lenbench.grading import final_boxed_answer, grade, grade_math, strip_unit
+from lenbench.config import GradingConfig
+from lenbench.grading import Grader, final_boxed_answer, grade, grade_math, judge, strip_units
 
 REPO = Path(__file__).resolve().parents[1]
 BENCH = Path(os.environ.get("LENBENCH_BENCHMARKS", REPO.parent / "shared" / "data" / "benchmarks")).resolve()
@@ -95,15 +96,24 @@ def test_only_the_final_box_counts():
     "completion",
     ["The answer is 18.", r"$18$", r"answer: \boxed{18", r"\boxed{}", r"\fbox{}"],
 )
-def test_no_complete_box_is_wrong(completion):
-    assert not grade_math(completion, "18")
+def test_no_complete_box_is_no_answer_when_only_boxes_count(completion):
+    verdict = judge(completion, "18", Grader(config=GradingConfig(extract=["boxed"])))
+    assert not verdict.correct and verdict.reason == "no_answer"
+
+
+@pytest.mark.parametrize("completion, reason", [("The answer is 18.", "correct"), (r"$18$", "no_answer"),
+                                                (r"answer: \boxed{18", "no_answer"), (r"\boxed{}", "no_answer")])
+def test_default_extraction_also_reads_a_stated_answer(completion, reason):
+    assert judge(completion, "18", "math").reason == reason
 
 
 def test_units_are_stripped_only_when_they_end_the_answer():
-    assert strip_unit(r"45 \text{ minutes}", "minutes") == "45"
-    assert strip_unit(r"12\,\mathrm{km/h}", "km/h") == "12"
-    assert strip_unit("12 m", "km") == "12 m"
-    assert strip_unit("km", "km") == "km"  # nothing but the unit: left alone
+    assert strip_units(r"45 \text{ minutes}", "minutes") == "45"
+    assert strip_units(r"12\,\mathrm{km/h}", "km/h") == "12"
+    assert strip_units("12 m", "km") == "12 m"  # a bare one-letter word is a variable, not a unit
+    assert strip_units("12 cm", "km") == "12"  # a known unit, whatever the unit field says
+    assert strip_units("km", "km") == "km"  # nothing but the unit: left alone
+    assert strip_units(r"\frac{1}{\sqrt2}c") == r"\frac{1}{\sqrt2}c"  # c is the speed of light, part of the value
 
 
 def test_a_pathological_answer_times_out_in_the_main_thread():

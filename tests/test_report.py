@@ -146,6 +146,21 @@ def test_reflection_counts_whole_keywords_by_config_and_difficulty():
     assert list(table.index) == ["base"]
 
 
+def test_reason_counts_per_config_and_decoding_skip_runs_without_reasons():
+    from lenbench.report.tables import reason_counts
+
+    samples = pd.DataFrame({
+        "config": ["base", "base", "base", "lead", "lead", "old"],
+        "decoding": ["sample", "sample", "greedy", "sample", "sample", "sample"],
+        "reason": ["correct", "no_answer", "mismatch", "no_answer", "no_answer", None],
+    })
+    table = reason_counts(samples)
+    assert table.loc[("base", "sample"), "no_answer"] == 1 and table.loc[("base", "sample"), "completions"] == 2
+    assert table.loc[("lead", "sample"), "no_answer"] == 2 and table.loc[("lead", "sample"), "correct"] == 0
+    assert ("old", "sample") not in table.index
+    assert reason_counts(samples.drop(columns="reason")).empty
+
+
 def test_dynamics_average_seeds_per_step(tmp_path):
     import mlflow
 

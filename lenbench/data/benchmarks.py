@@ -3,8 +3,10 @@
 Each split (`dataset.train`, `dataset.eval`) is one file plus a field map saying where a row keeps
 its question, answer, solution, difficulty, id and unit (dotted paths reach nested objects; a
 chat-list question stands for its last user message). Answers are normalized to strings: numbers
-without a spurious `.0`, lists joined with ", " (every part must be answered), a missing answer
-taken from the solution's `#### <answer>` line (GSM8K). Prompts are the question plus the split's
+without a spurious `.0`, a missing answer taken from the solution's `#### <answer>` line (GSM8K).
+A list answer is a set of alternatives (`fields.answer_list=any`, the default: column
+`alternatives`, any one is right; `answer` shows them joined with " | ") or one multi-part answer
+(`all`: joined with ", ", every part must be answered; OlympiadBench). Prompts are the question plus the split's
 instruction as plain text; chat templates are applied later, by whoever holds the tokenizer.
 
 A malformed row (no question, or no answer anywhere) stops loading with a ConfigError naming the
@@ -23,11 +25,12 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from datasets import Dataset, Features, Value
+from datasets import Dataset, Features, Sequence, Value
 
 from lenbench.config import DataFileConfig, DatasetConfig
 from lenbench.data.testbed import TaskData
 from lenbench.errors import ConfigError
+from lenbench.grading import Grader
 
 logger = logging.getLogger(__name__)
 
@@ -40,8 +43,11 @@ FEATURES = Features(
         "oracle_length": Value("int64"),
         "problem_id": Value("string"),
         "unit": Value("string"),
+        "alternatives": Sequence(Value("string")),
     }
 )
+ALTERNATIVES_SHOWN_AS = " | "
+"""How the `answer` column shows a list of alternatives (grading reads the `alternatives` column)."""
 _THOUSANDS = re.compile(r"-?\d{1,3}(?:,\d{3})+(?:\.\d+)?")
 
 
@@ -153,6 +159,14 @@ def answer_text(value: Any) -> str | None:
     return None
 
 
+def answer_alternatives(value: Any, answer_list: str) -> list[str]:
+    """The alternatives of a list answer read as any-of (two or more non-empty parts), else []."""
+    if answer_list != "any" or not isinstance(value, (list, tuple)):
+        return []
+    parts = [part for part in (answer_text(item) for item in value) if part]
+    return parts if len(parts) > 1 else []
+
+
 def answer_from_solution(solution: Any) -> str | None:
     """The answer on a solution's last `####` line (GSM8K), thousands separators dropped."""
     if not isinstance(solution, str) or "####" not in solution:
@@ -186,7 +200,9 @@ def problem_row(row: Any, index: int, source: DataFileConfig, split: str, stem: 
         raise InvalidRow(
             f"has no question: field {fields.question!r} (dataset.{split}.fields.question) is missing or empty"
         )
-    answer = answer_text(field_value(row, fields.answer)) or answer_from_solution(field_value(row, fields.solution))
+    alternatives = answer_alternatives(field_value(row, fields.answer), fields.answer_list)
+    answer = (ALTERNATIVES_SHOWN_AS.join(alternatives) if alternatives else answer_text(field_value(row, fields.answer))
+              ) or answer_from_solution(field_value(row, fields.solution))
     if answer is None:
         where = f"field {fields.answer!r} (dataset.{split}.fields.answer) is missing or empty" if fields.answer else ""
         if fields.solution:
@@ -202,6 +218,7 @@ def problem_row(row: Any, index: int, source: DataFileConfig, split: str, stem: 
         "oracle_length": None,
         "problem_id": str(problem_id) if problem_id not in (None, "") else f"{stem}:{index}",
         "unit": str(unit).strip() if unit not in (None, "") else "",
+        "alternatives": alternatives,
     }
 
 
@@ -236,8 +253,10 @@ def load_split(cfg: DatasetConfig, split: str) -> tuple[list[dict], int]:
 
 
 def digest(problems: list[dict]) -> str:
-    """Hash of a split's problems (id, prompt, answer, unit): runs compare only when it matches."""
-    text = "\n".join(json.dumps([p["problem_id"], p["prompt"], p["answer"], p["unit"]]) for p in problems)
+    """Hash of a split's problems (id, prompt, answer, unit, any alternatives): runs compare only
+    when it matches."""
+    text = "\n".join(json.dumps([p["problem_id"], p["prompt"], p["answer"], p["unit"]] + p["alternatives"])
+                     for p in problems)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -255,7 +274,7 @@ def load_file_dataset(cfg: DatasetConfig) -> TaskData:
     return TaskData(
         to_dataset(train_rows),
         to_dataset(eval_rows),
-        cfg.grader,
+        Grader(cfg.grader, cfg.grading),
         digest(eval_rows),
         digest(train_rows),
         skipped=train_skipped + eval_skipped,

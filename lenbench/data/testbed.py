@@ -10,6 +10,7 @@ from datasets import Dataset
 
 from lenbench.config import DatasetConfig
 from lenbench.errors import ConfigError
+from lenbench.grading import Grader
 from lenbench.testbed.arith import (
     PLAN_PREFIX,
     Problem,
@@ -30,8 +31,8 @@ class TaskData:
     """Columns: prompt, answer, difficulty, oracle_length, problem_id (file datasets add unit)."""
     eval: Dataset
     """Same columns; problems disjoint from train."""
-    grader: str
-    """How completions are graded (lenbench.grading.GRADERS)."""
+    grader: Grader
+    """How completions are graded (lenbench.grading.Grader: exact or math, with its settings)."""
     eval_hash: str
     """Hash of the eval problems: runs are comparable only when it matches."""
     train_hash: str
@@ -96,7 +97,8 @@ def load_testbed(cfg: DatasetConfig) -> TaskData:
             "or raise dataset.value_max / dataset.operand_max / dataset.min_difficulty"
         ) from None
     return TaskData(
-        Dataset.from_dict(_rows(train)), Dataset.from_dict(_rows(held_out)), "exact", _digest(held_out), _digest(train)
+        Dataset.from_dict(_rows(train)), Dataset.from_dict(_rows(held_out)), Grader("exact"), _digest(held_out),
+        _digest(train),
     )
 
 

@@ -26,7 +26,7 @@ def log_report(uri: str, experiment: str, out: Path, table) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     from lenbench.report.runs import load_runs
-    from lenbench.report.tables import compare
+    from lenbench.report.tables import compare, reason_counts
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--uri", nargs="+", default=["sqlite:///mlflow.db"],
@@ -72,9 +72,12 @@ def main(argv: list[str] | None = None) -> int:
     result.excluded.extend(no_samples)
     reflection = reflection_table(samples, args.keywords)
     reflection.to_csv(out / "reflection.csv")
+    reasons = reason_counts(samples)
+    reasons.to_csv(out / "reasons.csv")
     images = [image for image in images if image is not None]
     sections = [("Comparison with base (same eval set)", table), ("By difficulty", result.by_difficulty),
-                (f"Reflection: mean {', '.join(args.keywords)} per completion", reflection)]
+                (f"Reflection: mean {', '.join(args.keywords)} per completion", reflection),
+                ("Grading reasons: completions per verdict reason (eval/samples.csv)", reasons)]
     (out / "report.md").write_text(markdown_report(sections, result.excluded, images))
     (out / "report.html").write_text(html_report(sections, result.excluded, images))
     for title, section in sections:
@@ -85,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_log:
         run_id = log_report(args.uri[0], f"{args.experiment}-reports", out, result.table)
         print(f"logged as MLflow run {run_id} in experiment '{args.experiment}-reports' at {args.uri[0]}")
-    print(f"written to {out}/: comparison.csv, by_difficulty.csv, dynamics.csv, reflection.csv, "
+    print(f"written to {out}/: comparison.csv, by_difficulty.csv, dynamics.csv, reflection.csv, reasons.csv, "
           f"{', '.join(i.name for i in images)}, report.md, report.html")
     return 0
 

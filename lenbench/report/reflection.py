@@ -58,5 +58,5 @@ def load_samples(runs: pd.DataFrame, configs: pd.Series) -> tuple[pd.DataFrame, 
             frame = pd.read_csv(path)
             frame["config"] = configs[index]
             frames.append(frame)
-    columns = ["config", "difficulty", "decoding", "completion"]
+    columns = ["config", "difficulty", "decoding", "completion", "reason"]
     return (pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)), missing

@@ -111,6 +111,21 @@ def compare(runs: pd.DataFrame, aes_a: float = 1.0, aes_b: float = 3.0, aes_g: f
     return Comparison(table, _by_difficulty(runs), excluded, runs)
 
 
+def reason_counts(samples: pd.DataFrame) -> pd.DataFrame:
+    """Completions per grading reason (lenbench.grading.REASONS: correct, no_answer, parse_error,
+    timeout, mismatch), one row per config and decoding, from the runs' eval/samples.csv (columns
+    config, decoding, reason). Runs recorded before verdicts had reasons have none: left out."""
+    from lenbench.grading import REASONS
+
+    if "reason" not in samples or samples["reason"].isna().all():
+        return pd.DataFrame()
+    known = samples.dropna(subset=["reason"])
+    counts = known.groupby(["config", "decoding"])["reason"].value_counts().unstack("reason", fill_value=0)
+    counts = counts.reindex(columns=[r for r in REASONS if r in counts.columns] or list(REASONS), fill_value=0)
+    counts["completions"] = counts.sum(axis=1)
+    return counts
+
+
 def _by_difficulty(runs: pd.DataFrame) -> pd.DataFrame:
     columns = sorted(c for c in runs.columns if c.startswith("metrics.eval/k")
                      and c.endswith(("/accuracy", "/tokens_mean")))

@@ -14,7 +14,7 @@ import statistics
 from pathlib import Path
 
 from lenbench.errors import ConfigError
-from lenbench.grading import grade_all
+from lenbench.grading import Grader, grade_all
 from lenbench.methods.lapo import (
     LAPOMethodConfig,
     LengthTable,
@@ -34,12 +34,13 @@ TABLE_ARTIFACT = "lapo/length_table.json"
 class DiscoveryReward:
     """Stage-1 TRL reward function: R1 per rollout; updates the length table as a side effect."""
 
-    def __init__(self, method: LAPOMethodConfig, grader: str, table: LengthTable):
+    def __init__(self, method: LAPOMethodConfig, grader: str | Grader, table: LengthTable):
         self.__name__ = "lapo_discovery"
         self.method, self.grader, self.table = method, grader, table
 
-    def __call__(self, prompts, completions, completion_ids, answer, problem_id, log_metric=None, unit=None, **_):
-        correct = grade_all(completions, answer, self.grader, unit)
+    def __call__(self, prompts, completions, completion_ids, answer, problem_id, log_metric=None, unit=None,
+                 alternatives=None, **_):
+        correct = grade_all(completions, answer, self.grader, unit, alternatives)
         batch = stage1_batch(
             self.table, problem_id, [len(ids) for ids in completion_ids], correct,
             alpha=self.method.alpha, tau=self.method.tau, window=self.method.window,
@@ -53,14 +54,15 @@ class DiscoveryReward:
 class InternalizationReward:
     """Stage-2 TRL reward function for either plan mode; logs how well lengths follow the plan."""
 
-    def __init__(self, method: LAPOMethodConfig, grader: str, targets: dict[str, float]):
+    def __init__(self, method: LAPOMethodConfig, grader: str | Grader, targets: dict[str, float]):
         self.__name__ = "lapo_internalization"
         self.method, self.grader, self.targets = method, grader, targets
 
-    def __call__(self, prompts, completions, completion_ids, answer, problem_id, log_metric=None, unit=None, **_):
+    def __call__(self, prompts, completions, completion_ids, answer, problem_id, log_metric=None, unit=None,
+                 alternatives=None, **_):
         m = self.method
         rewards, length_errors, plan_errors, planned = [], [], [], 0
-        graded = grade_all(completions, answer, self.grader, unit)
+        graded = grade_all(completions, answer, self.grader, unit, alternatives)
         for completion, ids, correct, pid in zip(completions, completion_ids, graded, problem_id, strict=True):
             target = self.targets.get(pid)
             if m.plan_mode == "prompt":

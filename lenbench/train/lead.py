@@ -13,7 +13,7 @@ import statistics
 
 import torch
 
-from lenbench.grading import grade_all
+from lenbench.grading import Grader, grade_all
 from lenbench.methods.groups import group_indices
 from lenbench.methods.lead import (
     LEADMethodConfig,
@@ -31,13 +31,14 @@ from lenbench.train.rewards import correctness_reward_func
 class EfficiencyReward:
     """TRL reward function: r_eff of each rollout against its prompt's L* from this batch."""
 
-    def __init__(self, method: LEADMethodConfig, grader: str):
+    def __init__(self, method: LEADMethodConfig, grader: str | Grader):
         self.__name__ = "lead_efficiency"
         self.method, self.grader = method, grader
 
-    def __call__(self, prompts, completions, completion_ids, answer, problem_id, log_metric=None, unit=None, **_):
+    def __call__(self, prompts, completions, completion_ids, answer, problem_id, log_metric=None, unit=None,
+                 alternatives=None, **_):
         m = self.method
-        correct = grade_all(completions, answer, self.grader, unit)
+        correct = grade_all(completions, answer, self.grader, unit, alternatives)
         lengths = [len(ids) for ids in completion_ids]
         rewards = [0.0] * len(completions)
         targets, unsolved, groups = [], 0, group_indices(problem_id)
