@@ -9,8 +9,9 @@ from dataclasses import dataclass, replace
 from datasets import Dataset
 
 from lenbench.config import DatasetConfig
+from lenbench.data.prompts import PLAN_SENTENCE
 from lenbench.errors import ConfigError
-from lenbench.testbed.arith import PLAN_PREFIX, Problem, plan_words, sample_split, verbose_completion
+from lenbench.testbed.arith import PLAN_PREFIX, PLAN_SUFFIX, Problem, plan_words, sample_split, verbose_completion
 
 
 @dataclass
@@ -29,6 +30,8 @@ class TaskData:
     """Hash of the train problems: a stage-1 length table belongs to one train set."""
     skipped: int = 0
     """Malformed rows skipped while loading (file datasets with dataset.skip_invalid=true)."""
+    plan: tuple[str, str] = PLAN_SENTENCE
+    """LAPO's plan sentence as (opening, closing) text around the number n, in this dataset's words."""
 
 
 def _rows(problems: list[Problem]) -> dict[str, list]:
@@ -73,7 +76,8 @@ def load_testbed(cfg: DatasetConfig) -> TaskData:
             "or raise dataset.value_max / dataset.operand_max / dataset.min_difficulty"
         ) from None
     return TaskData(
-        Dataset.from_dict(_rows(train)), Dataset.from_dict(_rows(held_out)), "exact", _digest(held_out), _digest(train)
+        Dataset.from_dict(_rows(train)), Dataset.from_dict(_rows(held_out)), "exact", _digest(held_out), _digest(train),
+        plan=(" ".join(PLAN_PREFIX), " ".join(PLAN_SUFFIX)),
     )
 
 
