@@ -3,7 +3,7 @@
     torchrun --nproc_per_node 2 tests/distributed_check.py OUT      # 2 processes, gloo on CPU
 
 Used by tests/test_distributed.py: the 2-process launch writes OUT/record-<rank>.json; the test then
-replays the same global batches in one process (`run_cases(..., replay=...)`) and compares. Every case
+replays the same global batches in one process (`run_case(..., replay=...)`) and compares. Every case
 trains with gradient_accumulation_steps=2 and num_iterations=2, so the records also show how often the
 hooks ran and which advantages each micro-batch trained on.
 

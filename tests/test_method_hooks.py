@@ -206,3 +206,14 @@ def test_iapo_probe_scores_are_the_same_with_gradient_checkpointing(compose):
     assert torch.allclose(results[True][0], results[False][0], atol=1e-6)
     assert torch.allclose(results[True][1], results[False][1], atol=1e-6)
     assert results[False][0].abs().sum() > 0
+
+
+def test_method_code_takes_the_plan_sentence_from_the_dataset_not_the_testbed():
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1] / "lenbench"
+    for path in [*(root / "methods").glob("*.py"), *(root / "train").glob("*.py")]:
+        imported = [node.module for node in ast.walk(ast.parse(path.read_text()))
+                    if isinstance(node, ast.ImportFrom) and node.module]
+        assert not [m for m in imported if m.startswith("lenbench.testbed")], path.name
