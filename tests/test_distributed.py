@@ -6,6 +6,7 @@ it trained on. One process then replays the same global batches. Every case runs
 gradient_accumulation_steps=2 and num_iterations=2.
 """
 
+import contextlib
 import json
 import os
 import subprocess
@@ -39,8 +40,9 @@ def runs(tmp_path_factory, compose_module):
     )
     assert result.returncode == 0, result.stderr[-4000:]
     ranks = [json.loads((out / f"record-{rank}.json").read_text()) for rank in (0, 1)]
-    one = {case: harness.run_case(case, out / "one" / case, f"sqlite:///{out / 'one.db'}", world=1,
-                                  replay=ranks[0][case]) for case in harness.CASES}
+    with contextlib.chdir(out):  # MLflow puts a sqlite store's artifacts under the working directory
+        one = {case: harness.run_case(case, out / "one" / case, f"sqlite:///{out / 'one.db'}", world=1,
+                                      replay=ranks[0][case]) for case in harness.CASES}
     return out, ranks, one
 
 
