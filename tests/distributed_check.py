@@ -30,7 +30,7 @@ COMMON = (
     "trainer.num_iterations=2", "method.discovery_steps=4", "method.internalization_steps=4",
 )
 CASES = {
-    "lead": ("method=lead", "method.whiten=token", "method.efficiency_mode=sym"),
+    "lead": ("method=lead", "method.whiten=token", "method.efficiency_mode=sym", "trainer.max_completion_length=160"),
     "iapo": ("method=iapo",),
     "lapo_prompt": ("method=lapo", "method.plan_mode=prompt"),
     "lapo_self": ("method=lapo", "method.plan_mode=self"),
