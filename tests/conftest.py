@@ -12,6 +12,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 REPO = Path(__file__).resolve().parents[1]
 CONF = REPO / "conf"
+MATH500 = Path(os.environ.get("LENBENCH_BENCHMARKS", REPO.parent / "shared" / "data" / "benchmarks")) / "math500.json"
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -50,3 +51,29 @@ def cli(tmp_path):
         )
 
     return _run
+
+
+@pytest.fixture(scope="session")
+def tiny_corpus(tmp_path_factory) -> Path:
+    """MATH-500 when the benchmark files are here, else a small generated set of math problems."""
+    import json
+
+    if MATH500.is_file():
+        return MATH500
+    path = tmp_path_factory.mktemp("corpus") / "problems.jsonl"
+    template = "Solve ${a}x + {b} = {y}$ for $x$; then compute $\\frac{{{c}}}{{{a}}} + \\sqrt{{{b}}}$."
+    rows = [{"problem": template.format(a=a, b=b, c=c, y=a * c + b)}
+            for a in range(2, 12) for b in range(1, 11) for c in range(1, 6)]
+    path.write_text("\n".join(json.dumps(row) for row in rows) + "\n")
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_dir(tmp_path_factory, tiny_corpus) -> Path:
+    """A tiny Qwen2 with a byte-level BPE tokenizer trained on MATH-500 problems (seconds)."""
+    from lenbench.tiny_model import build
+
+    out = tmp_path_factory.mktemp("tiny-qwen2")
+    build(tiny_corpus, out, vocab_size=1024, hidden=32, layers=2, heads=4, kv_heads=2, intermediate=64,
+          max_positions=512, seed=0)
+    return out

@@ -16,8 +16,9 @@ pytestmark = pytest.mark.e2e
 
 
 def length_reward(completion_ids, **_):
-    """A reward that varies inside groups even for the untrained micro model (which is never correct)."""
-    return [len(ids) / 100 for ids in completion_ids]
+    """A reward that varies inside groups even for the untrained micro model (never correct, often
+    truncated, so lengths can tie): length plus a hash of the tokens."""
+    return [len(ids) / 100 + (sum(ids) % 97) / 97 for ids in completion_ids]
 
 
 def _one_step(run, data, tmp_path, hooks_for=None):

@@ -13,7 +13,8 @@ from lenbench.methods.lapo import (
     stage1_rewards,
     stage2_rewards,
 )
-from lenbench.testbed.arith import PLAN_PREFIX, PLAN_SUFFIX
+
+TESTBED_PLAN = ("I will answer the question with", "tokens .")  # the testbed's words (its tokenizer splits on spaces)
 
 
 def test_length_band_percentiles():
@@ -73,14 +74,24 @@ def test_stage2_prompt_without_target_is_correctness_only():
     assert stage2_rewards([40, 3000], [True, False], target=None, beta=0.8, sigma=120) == [1.0, 0.0]
 
 
-def test_parse_plan_prompt_and_self_forms():
-    words = "I will answer the question with 23 tokens . 3 + 4 = 7 ;".split()
-    assert parse_plan(words, PLAN_PREFIX, PLAN_SUFFIX) == (23, 9)
-    # self mode: the prompt already holds the prefix; the completion starts at the number
-    assert parse_plan("23 tokens . 3 + 4 = 7 ;".split(), (), PLAN_SUFFIX) == (23, 3)
-    assert parse_plan("3 + 4 = 7 ;".split(), PLAN_PREFIX, PLAN_SUFFIX) == (None, 0)
-    assert parse_plan("many tokens . 3".split(), (), PLAN_SUFFIX) == (None, 0)
-    assert parse_plan("23 words . 3".split(), (), PLAN_SUFFIX) == (None, 0)
+@pytest.mark.parametrize("suffix", ["tokens .", "tokens."])
+@pytest.mark.parametrize("text, expected", [
+    # the prompt holds the opening words; the completion starts at the number
+    ("23 tokens . 3 + 4 = 7 ;", (23, 11)),
+    (" 523 tokens. Okay, so", (523, 12)),
+    ("523 tokens.", (523, 11)),
+    (" 1,234 tokens.\nFirst", (1234, 14)),
+    ("\n12 tokens  .", (12, 13)),
+    ("3 + 4 = 7 ;", None),
+    ("many tokens . 3", None),
+    ("23 words . 3", None),
+    ("23 tokens and more", None),
+    ("23tokens.", None),
+    ("1,23 tokens.", None),
+])
+def test_parse_plan_reads_the_number_with_or_without_a_space_before_the_period(suffix, text, expected):
+    found = parse_plan(text, suffix)
+    assert (found and (found.declared, found.end)) == expected if expected else found is None
 
 
 def test_length_table_never_overwritten_by_unsolved_visit():
@@ -118,58 +129,79 @@ def test_stage1_batch_groups_by_prompt_and_keeps_history():
     from lenbench.methods.lapo import stage1_batch
 
     table = LengthTable()
-    # two prompts interleaved in one batch; p1 has correct lengths [10, 20, 30, 40], p2 none
-    prompt_ids = ["p1", "p2", "p1", "p2", "p1", "p1"]
-    lengths = [10, 99, 20, 50, 30, 40]
-    correct = [True, False, True, False, True, True]
-    batch = stage1_batch(table, prompt_ids, lengths, correct, alpha=0.7, tau=100, window="group")
+    # two groups of 4 consecutive rows (TRL's layout); p1 has correct lengths [10, 20, 30, 40], p2 none
+    prompt_ids = ["p1", "p1", "p1", "p1", "p2", "p2", "p2", "p2"]
+    lengths = [10, 20, 30, 40, 99, 50, 98, 97]
+    correct = [True, True, True, True, False, False, False, False]
+    batch = stage1_batch(table, prompt_ids, lengths, correct, group_size=4, alpha=0.7, tau=100, window="group")
     # p1's band is [19, 31] (see test_stage1_mixed_group): 10 and 40 are 9 outside -> 1.637; 20, 30 -> 1.7
-    assert batch.rewards == pytest.approx([1.637, 0.0, 1.7, 0.0, 1.7, 1.637])
+    assert batch.rewards == pytest.approx([1.637, 1.7, 1.7, 1.637, 0.0, 0.0, 0.0, 0.0])
     assert batch.band_hit_rate == 0.5  # 2 of p1's 4 correct rollouts inside the band
     assert table.target("p1") == 25.0 and table.target("p2") is None
     # a second visit of p1 with one correct rollout: no band from the group alone ...
-    again = stage1_batch(table, ["p1", "p1"], [60, 70], [True, False], alpha=0.7, tau=100, window="group")
+    again = stage1_batch(table, ["p1", "p1"], [60, 70], [True, False], group_size=2, alpha=0.7, tau=100,
+                         window="group")
     assert again.rewards == [1.0, 0.0] and again.band_hit_rate is None
     # ... but with window=history the band comes from [10, 20, 30, 40, 60]: 30th at position 1.2 = 22,
     # 70th at position 2.8 = 30 + 0.8 * 10 = 38, so L=60 is 22 above: 1 + 0.7 * 0.78 = 1.546
     table_h = LengthTable()
-    stage1_batch(table_h, prompt_ids, lengths, correct, alpha=0.7, tau=100, window="history")
-    history = stage1_batch(table_h, ["p1", "p1"], [60, 70], [True, False], alpha=0.7, tau=100, window="history")
+    stage1_batch(table_h, prompt_ids, lengths, correct, group_size=4, alpha=0.7, tau=100, window="history")
+    history = stage1_batch(table_h, ["p1", "p1"], [60, 70], [True, False], group_size=2, alpha=0.7, tau=100,
+                           window="history")
     assert history.rewards == pytest.approx([1.546, 0.0])
+
+
+def test_stage1_batch_keeps_two_groups_of_one_prompt_apart():
+    """A prompt drawn twice into one batch is two visits: each group gets its own band (defect 6)."""
+    from lenbench.methods.lapo import stage1_batch
+
+    table = LengthTable()
+    # q twice: lengths [10, 20, 30] and [100, 110, 120], all correct; merged, the band would be [24, 106]
+    batch = stage1_batch(table, ["q"] * 6, [10, 20, 30, 100, 110, 120], [True] * 6, group_size=3, alpha=0.7,
+                         tau=10, window="group")
+    # each group's band: 30th/70th of [10, 20, 30] = [16, 24]; 10 and 30 are 6 outside -> 1 + 0.7 * 0.4
+    assert batch.rewards == pytest.approx([1.28, 1.7, 1.28, 1.28, 1.7, 1.28])
+    assert list(table.lengths["q"]) == [10, 20, 30, 100, 110, 120]  # two visits recorded
+    with pytest.raises(ValueError, match="not one prompt's group"):
+        stage1_batch(table, ["q", "r", "q", "r"], [1, 2, 3, 4], [True] * 4, group_size=2, alpha=0.7, tau=10,
+                     window="group")
 
 
 def test_stage2_prompts_for_both_plan_modes():
     from lenbench.methods.lapo import stage2_prompt
 
     prompt = "compute 3 + 4 <think>"
-    assert stage2_prompt(prompt, "prompt", 23.6, PLAN_PREFIX, PLAN_SUFFIX) == (
+    assert stage2_prompt(prompt, "prompt", 23.6, *TESTBED_PLAN) == (
         "compute 3 + 4 <think> I will answer the question with 24 tokens ."
     )
-    assert stage2_prompt(prompt, "prompt", None, PLAN_PREFIX, PLAN_SUFFIX) is None  # no target: left out
-    assert stage2_prompt(prompt, "self", None, PLAN_PREFIX, PLAN_SUFFIX) == (
+    assert stage2_prompt(prompt, "prompt", None, *TESTBED_PLAN) is None  # no target: left out
+    assert stage2_prompt(prompt, "self", None, *TESTBED_PLAN) == (
         "compute 3 + 4 <think> I will answer the question with"
     )
     with pytest.raises(ValueError, match="allowed: prompt, self"):
-        stage2_prompt(prompt, "both", 10, PLAN_PREFIX, PLAN_SUFFIX)
+        stage2_prompt(prompt, "both", 10, *TESTBED_PLAN)
+    # a real model's plan sentence (the default of file datasets): no space before the period, and no
+    # doubled space after a chat template's newline
+    from lenbench.data.prompts import PLAN_SENTENCE
+
+    assert stage2_prompt("<|assistant|>\n", "prompt", 1234.4, *PLAN_SENTENCE) == (
+        "<|assistant|>\nI will answer the question with 1234 tokens."
+    )
 
 
 def test_self_plan_reward_by_hand():
     from lenbench.methods.lapo import self_plan_reward
 
-    knobs = dict(beta=0.8, sigma=10.0, plan_weight=0.5, plan_sigma=5.0, suffix=PLAN_SUFFIX)
-    # declared 20, completion 23 tokens of which 3 are the plan -> L' = 20 = declared: length term 0.8;
+    knobs = dict(beta=0.8, sigma=10.0, plan_weight=0.5, plan_sigma=5.0)
+    # declared 20 and L' = 20 tokens after the plan: length term 0.8;
     # declared 20 vs target 25 is one plan_sigma away: 0.5 * exp(-0.5)
-    words = ["20", "tokens", "."] + ["x"] * 20
-    result = self_plan_reward(words, 23, True, 25.0, **knobs)
-    assert result.declared == 20 and result.reasoning_length == 20
-    assert result.reward == pytest.approx(1 + 0.8 + 0.5 * math.exp(-0.5))
+    assert self_plan_reward(20, 20, True, 25.0, **knobs) == pytest.approx(1 + 0.8 + 0.5 * math.exp(-0.5))
     # wrong answer: no correctness, so neither length nor plan term
-    assert self_plan_reward(words, 23, False, 25.0, **knobs).reward == 0.0
+    assert self_plan_reward(20, 20, False, 25.0, **knobs) == 0.0
     # no target: correctness and length term only
-    assert self_plan_reward(words, 23, True, None, **knobs).reward == pytest.approx(1.8)
-    # malformed plan: the whole completion is reasoning, no length or plan term
-    bad = self_plan_reward(["many", "tokens", "."] + ["x"] * 20, 23, True, 25.0, **knobs)
-    assert (bad.declared, bad.reasoning_length, bad.reward) == (None, 23, 1.0)
+    assert self_plan_reward(20, 20, True, None, **knobs) == pytest.approx(1.8)
+    # no plan: correctness only
+    assert self_plan_reward(None, 23, True, 25.0, **knobs) == 1.0
 
 
 def test_lapo_config_defaults_validate():

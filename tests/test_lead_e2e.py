@@ -43,7 +43,8 @@ def _lead_trainer(compose, tmp_path, *overrides, max_steps=None):
     data = load_testbed(run.dataset)
     model, tokenizer = load_model(policy_path(run))
     hooks = RecordingPSIHooks(run.method)
-    rewards = [correctness_reward_func(data.grader), EfficiencyReward(run.method, data.grader)]
+    rewards = [correctness_reward_func(data.grader),
+               EfficiencyReward(run.method, data.grader, run.trainer.num_generations)]
     trainer = build_trainer(run, model, tokenizer, data.train, rewards, tmp_path / "trainer", hooks=hooks,
                             aggregation="normalize_then_sum", max_steps=max_steps)
     return run, trainer, hooks

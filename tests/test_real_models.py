@@ -44,28 +44,6 @@ no_vllm = pytest.mark.skipif(importlib.util.find_spec("vllm") is not None, reaso
 no_cuda = pytest.mark.skipif(torch.cuda.is_available(), reason="a CUDA GPU is available here")
 
 
-@pytest.fixture(scope="module")
-def tiny_corpus(tmp_path_factory) -> Path:
-    """MATH-500 when the benchmark files are here, else a small generated set of math problems."""
-    if MATH500.is_file():
-        return MATH500
-    path = tmp_path_factory.mktemp("corpus") / "problems.jsonl"
-    template = "Solve ${a}x + {b} = {y}$ for $x$; then compute $\\frac{{{c}}}{{{a}}} + \\sqrt{{{b}}}$."
-    rows = [{"problem": template.format(a=a, b=b, c=c, y=a * c + b)}
-            for a in range(2, 12) for b in range(1, 11) for c in range(1, 6)]
-    path.write_text("\n".join(json.dumps(row) for row in rows) + "\n")
-    return path
-
-
-@pytest.fixture(scope="module")
-def tiny_dir(tmp_path_factory, tiny_corpus) -> Path:
-    """A tiny Qwen2 with a BPE tokenizer trained on MATH-500 problems (seconds)."""
-    out = tmp_path_factory.mktemp("tiny-qwen2")
-    build(tiny_corpus, out, vocab_size=1024, hidden=32, layers=2, heads=4, kv_heads=2, intermediate=64,
-          max_positions=512, seed=0)
-    return out
-
-
 @pytest.fixture
 def conf_dir(tmp_path) -> Path:
     """The real conf/ tree; while the math_l3to5 dataset preset is not in it, a copy with a stand-in."""

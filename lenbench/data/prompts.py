@@ -11,6 +11,10 @@ from dataclasses import replace
 
 from datasets import Dataset
 
+PLAN_SENTENCE = ("I will answer the question with", "tokens.")
+"""LAPO's plan sentence around its number n, as a real model writes it: "I will answer the question with
+n tokens." (TaskData.plan; a dataset whose models write it otherwise, like the testbed's, sets its own)."""
+
 
 def chat_prompt(tokenizer, text: str) -> str:
     """`text` as a user message in the tokenizer's chat template, ready for the assistant's reply."""

@@ -9,10 +9,12 @@ from dataclasses import dataclass, replace
 from datasets import Dataset
 
 from lenbench.config import DatasetConfig
+from lenbench.data.prompts import PLAN_SENTENCE
 from lenbench.errors import ConfigError
 from lenbench.grading import Grader
 from lenbench.testbed.arith import (
     PLAN_PREFIX,
+    PLAN_SUFFIX,
     Problem,
     TracePolicy,
     all_problems,
@@ -39,6 +41,8 @@ class TaskData:
     """Hash of the train problems: a stage-1 length table belongs to one train set."""
     skipped: int = 0
     """Malformed rows skipped while loading (file datasets with dataset.skip_invalid=true)."""
+    plan: tuple[str, str] = PLAN_SENTENCE
+    """LAPO's plan sentence as (opening, closing) text around the number n, in this dataset's words."""
 
 
 def _rows(problems: list[Problem]) -> dict[str, list]:
@@ -81,7 +85,8 @@ def eval_problems(cfg: DatasetConfig) -> list[Problem]:
             if space is None or len(held_out) >= cfg.eval_per_difficulty:
                 raise
             if not held_out:
-                raise ValueError(f"difficulty {k} has no held-out problem at all: the problem space is too small")
+                raise ValueError(f"difficulty {k} has no held-out problem at all: the problem space is too "
+                                 "small") from None
             random.Random(shifted.seed).shuffle(held_out)
             problems += held_out
     return problems
@@ -98,7 +103,7 @@ def load_testbed(cfg: DatasetConfig) -> TaskData:
         ) from None
     return TaskData(
         Dataset.from_dict(_rows(train)), Dataset.from_dict(_rows(held_out)), Grader("exact"), _digest(held_out),
-        _digest(train),
+        _digest(train), plan=(" ".join(PLAN_PREFIX), " ".join(PLAN_SUFFIX)),
     )
 
 

@@ -12,6 +12,7 @@ avoids the reference code's defects:
 from __future__ import annotations
 
 import math
+import re
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -20,7 +21,7 @@ from typing import Optional
 
 from lenbench.errors import ConfigError, check_choice, check_range
 from lenbench.methods.baselines import MethodConfig
-from lenbench.methods.groups import group_indices
+from lenbench.methods.groups import prompt_groups
 from lenbench.metrics import percentile
 
 TARGET_STATS = ("median", "mean")
@@ -169,20 +170,44 @@ def stage2_rewards(
     ]
 
 
-def parse_plan(words: Sequence[str], prefix: Sequence[str], suffix: Sequence[str]) -> tuple[int | None, int]:
-    """(declared n, number of plan tokens) from a completion that should open with a plan.
+def plan_pattern(suffix: str) -> re.Pattern:
+    """The plan's number and closing words, as a model may write them after the forced opening.
 
-    The plan is `prefix n suffix` at the start of `words` (in `self` mode the prompt already
-    holds `prefix`, so pass `prefix=()`). Returns (None, 0) when the completion does not open
-    with a well-formed plan: then the whole completion counts as reasoning.
+    Whitespace is optional before punctuation ("523 tokens." and "523 tokens ." both match) and
+    required between words; the number may carry thousands separators ("1,234").
     """
-    head = len(prefix)
-    if list(words[:head]) != list(prefix) or len(words) < head + 1 + len(suffix):
-        return None, 0
-    number = words[head]
-    if not number.isdigit() or list(words[head + 1 : head + 1 + len(suffix)]) != list(suffix):
-        return None, 0
-    return int(number), head + 1 + len(suffix)
+    pieces = re.findall(r"\w+|[^\w\s]", suffix)
+    if not pieces:
+        raise ValueError(f"plan suffix {suffix!r} has no words")
+    pattern, after_word = r"\s*(\d{1,3}(?:,\d{3})+|\d+)", True
+    for piece in pieces:
+        word = bool(re.match(r"\w", piece))
+        pattern += (r"\s+" if word and after_word else r"\s*") + re.escape(piece)
+        after_word = word
+    return re.compile(pattern + (r"(?!\w)" if after_word else ""))
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A plan found at the start of a completion."""
+
+    declared: int
+    """The n the model wrote."""
+    end: int
+    """Characters of the completion text the plan spans (leading whitespace included)."""
+
+
+def parse_plan(text: str, suffix: str) -> Plan | None:
+    """The plan `n suffix` at the start of `text` (the forced opening words are in the prompt).
+
+    None when the completion does not open with a well-formed plan: then the whole completion
+    counts as reasoning. Text, not tokens: a BPE tokenizer splits "523 tokens." differently from
+    the testbed's word tokens; the caller counts the plan's tokens from `end`.
+    """
+    found = plan_pattern(suffix).match(text)
+    if found is None:
+        return None
+    return Plan(int(found.group(1).replace(",", "")), found.end())
 
 
 @dataclass
@@ -238,16 +263,18 @@ def stage1_batch(
     lengths: Sequence[int],
     correct: Sequence[bool],
     *,
+    group_size: int,
     alpha: float,
     tau: float,
     window: str,
     low_pct: float = 30.0,
     high_pct: float = 70.0,
 ) -> Stage1Batch:
-    """R1 for a whole batch: rollouts grouped by prompt, the table updated once per prompt visit."""
+    """R1 for a whole batch: groups of `group_size` consecutive rows (TRL's layout), the table
+    updated once per group, so a prompt drawn twice into one batch counts as two visits."""
     rewards = [0.0] * len(prompt_ids)
     hits = in_band_checked = 0
-    for indices in group_indices(prompt_ids):
+    for indices in prompt_groups(prompt_ids, group_size):
         prompt_id = prompt_ids[indices[0]]
         group_lengths = [lengths[i] for i in indices]
         group_correct = [bool(correct[i]) for i in indices]
@@ -262,38 +289,27 @@ def stage1_batch(
     return Stage1Batch(rewards, hits / in_band_checked if in_band_checked else None)
 
 
-def stage2_prompt(
-    prompt: str, plan_mode: str, target: float | None, prefix: Sequence[str], suffix: Sequence[str]
-) -> str | None:
-    """The stage-2 prompt (the prompt ends with the think marker).
+def stage2_prompt(prompt: str, plan_mode: str, target: float | None, prefix: str, suffix: str) -> str | None:
+    """The stage-2 prompt (the prompt ends with the think marker); `prefix n suffix` is the dataset's
+    plan sentence ("I will answer the question with n tokens.").
 
     `prompt` mode (reference): the whole plan sentence with n = round(n(q)) follows the marker;
     a prompt with no target has no plan to state and is left out of stage 2 (returns None).
     `self` mode: only the plan's opening words are forced; the model writes n itself.
     """
+    opening = f"{prompt}{'' if prompt[-1:].isspace() else ' '}{prefix}"
     if plan_mode == "self":
-        return f"{prompt} {' '.join(prefix)}"
+        return opening
     if plan_mode == "prompt":
         if target is None:
             return None
-        return f"{prompt} {' '.join(prefix)} {round(target)} {' '.join(suffix)}"
+        return f"{opening} {round(target)} {suffix}"
     raise ValueError(f"unknown plan mode {plan_mode!r}; allowed: {', '.join(PLAN_MODES)}")
 
 
-@dataclass
-class SelfPlanReward:
-    """Stage-2 reward of one `self`-mode rollout, with its parts for logging."""
-
-    reward: float
-    declared: int | None
-    """n the model wrote (None: no well-formed plan)."""
-    reasoning_length: int
-    """Tokens after the plan sentence (the whole completion when there is no plan)."""
-
-
 def self_plan_reward(
-    words: Sequence[str],
-    length: int,
+    declared: int | None,
+    reasoning_length: int,
     correct: bool,
     target: float | None,
     *,
@@ -301,25 +317,21 @@ def self_plan_reward(
     sigma: float,
     plan_weight: float,
     plan_sigma: float,
-    suffix: Sequence[str],
-) -> SelfPlanReward:
+) -> float:
     """R = c + beta * c * g(L' - n_declared; sigma) + plan_weight * c * g(n_declared - n(q); plan_sigma).
 
     g(x; s) = exp(-x^2 / (2 s^2)). Both length terms are gated by correctness, as in R1 and R2, so
-    a wrong answer earns nothing for a well-aimed plan.
-    `words` is the completion (the forced plan opening is in the prompt), `length` its tokens incl.
-    EOS, L' the tokens after the plan. Without a well-formed plan neither length term applies;
-    without a target (prompt never solved in stage 1) the plan term does not apply.
+    a wrong answer earns nothing for a well-aimed plan. `declared` is the n the model wrote (None:
+    no well-formed plan, so neither length term applies), L' = `reasoning_length` the completion's
+    tokens after the plan, EOS included. Without a target (prompt never solved in stage 1) the plan
+    term does not apply.
     """
-    declared, plan_tokens = parse_plan(words, (), suffix)
-    reasoning = length - plan_tokens
     reward = float(correct)
-    if declared is not None:
-        if correct:
-            reward += beta * gaussian_length_reward(reasoning, declared, sigma)
-        if correct and target is not None:
+    if declared is not None and correct:
+        reward += beta * gaussian_length_reward(reasoning_length, declared, sigma)
+        if target is not None:
             reward += plan_weight * gaussian_length_reward(declared, target, plan_sigma)
-    return SelfPlanReward(reward, declared, reasoning)
+    return reward
 
 
 def plan_fidelity(declared: Sequence[int | None], actual: Sequence[int]) -> dict[str, float]:

@@ -12,6 +12,7 @@ import statistics
 import time
 
 import torch
+from trl.models.utils import disable_gradient_checkpointing
 
 from lenbench.errors import ConfigError
 from lenbench.methods.iapo import (
@@ -21,6 +22,7 @@ from lenbench.methods.iapo import (
     smooth_scores,
     token_advantages,
 )
+from lenbench.train.distributed import local_slice
 from lenbench.train.iapo_probe import probe_uncertainty
 from lenbench.train.recipes import GRPORecipe
 
@@ -59,7 +61,8 @@ class IAPOHooks:
         self._last_end: float | None = None
 
     def after_rewards(self, trainer, rewards_per_func, inputs, completion_ids):
-        self.correct = rewards_per_func[:, 0] > 0
+        """Correctness of this process's rollouts (TRL gathered the rewards of every process)."""
+        self.correct = rewards_per_func[local_slice(trainer, len(inputs)), 0] > 0
         return rewards_per_func
 
     def scores(self, model, batch: dict, entropies: torch.Tensor) -> torch.Tensor:
@@ -81,14 +84,26 @@ class IAPOHooks:
                 gains[row, :n] = torch.tensor(information_gains(pairs, n), dtype=gains.dtype)
         return smooth_scores(gains, m.decay, mask)
 
+    def probe(self, model, batch: dict, temperature: float, checkpointing_kwargs: dict | None = None):
+        """(policy entropies, information scores), both (B, T) and zero at padding, without gradients.
+
+        Gradient checkpointing is switched off meanwhile, as TRL does around its own no-grad passes:
+        in train mode checkpointed layers return no KV cache, which the probes' second pass reads.
+        """
+        with torch.no_grad(), disable_gradient_checkpointing(model, checkpointing_kwargs):
+            entropies = policy_entropies(model, batch, temperature) * batch["completion_mask"]
+            return entropies, self.scores(model, batch, entropies)
+
     def after_scoring(self, trainer, batch, inputs):
         m = self.method
         start = time.perf_counter()
         model = trainer.accelerator.unwrap_model(trainer.model)
         mask = batch["completion_mask"]
-        entropies = policy_entropies(model, batch, trainer.temperature) * mask
-        scores = self.scores(model, batch, entropies)
-        correct = self.correct[: mask.shape[0]].to(mask.device)
+        entropies, scores = self.probe(model, batch, trainer.temperature, trainer.args.gradient_checkpointing_kwargs)
+        if self.correct is None or self.correct.shape[0] != mask.shape[0]:
+            raise RuntimeError(f"IAPO: {mask.shape[0]} rollouts scored but correctness recorded for "
+                               f"{None if self.correct is None else self.correct.shape[0]}")
+        correct = self.correct.to(mask.device)
         batch["advantages"] = token_advantages(batch["advantages"], scores, entropies, mask, correct,
                                                m.score_weight, m.entropy_weight, m.sqrt_length_scale, m.eps)
         end = time.perf_counter()

@@ -5,6 +5,11 @@ Stage 1 trains with the band reward and fills the length table. The table, logge
 Stage 2 trains with the plan sentence (in the prompt, or written by the model in `self` mode) and
 the Gaussian length reward. The maths is in lenbench.methods.lapo; this module only adapts it to
 TRL's reward-function interface and runs the stages.
+
+The plan sentence is the dataset's (`TaskData.plan`). Lengths are tokens: in `self` mode the plan is
+found in the completion text and its tokens are counted from the rollout's own token ids.
+Several processes: the discovery reward gathers the whole batch, so every process keeps the same
+table (and so the same stage-2 targets and prompts); only the main process writes the table file.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from lenbench.grading import Grader, grade_all
 from lenbench.methods.lapo import (
     LAPOMethodConfig,
     LengthTable,
+    Plan,
     parse_plan,
     plan_fidelity,
     self_plan_reward,
@@ -25,38 +31,66 @@ from lenbench.methods.lapo import (
     stage2_prompt,
     stage2_rewards,
 )
-from lenbench.testbed.arith import PLAN_PREFIX, PLAN_SUFFIX
+from lenbench.train.distributed import all_rows, is_main_process
 from lenbench.train.recipes import GRPORecipe
 
 TABLE_ARTIFACT = "lapo/length_table.json"
 
 
 class DiscoveryReward:
-    """Stage-1 TRL reward function: R1 per rollout; updates the length table as a side effect."""
+    """Stage-1 TRL reward function: R1 per rollout; updates the length table as a side effect.
 
-    def __init__(self, method: LAPOMethodConfig, grader: str | Grader, table: LengthTable):
+    The table is updated from the whole batch (gathered from every process), grouped as TRL groups
+    it; each process returns the rewards of its own rows.
+    """
+
+    def __init__(self, method: LAPOMethodConfig, grader: str | Grader, table: LengthTable, group_size: int):
         self.__name__ = "lapo_discovery"
-        self.method, self.grader, self.table = method, grader, table
+        self.method, self.grader, self.table, self.group_size = method, grader, table, group_size
 
     def __call__(self, prompts, completions, completion_ids, answer, problem_id, log_metric=None, unit=None,
                  alternatives=None, **_):
         correct = grade_all(completions, answer, self.grader, unit, alternatives)
+        rows, mine = all_rows(list(zip(problem_id, [len(ids) for ids in completion_ids], correct, strict=True)))
+        ids, lengths, graded = (list(column) for column in zip(*rows, strict=True))
         batch = stage1_batch(
-            self.table, problem_id, [len(ids) for ids in completion_ids], correct,
+            self.table, ids, lengths, graded, group_size=self.group_size,
             alpha=self.method.alpha, tau=self.method.tau, window=self.method.window,
             low_pct=self.method.band_low_pct, high_pct=self.method.band_high_pct,
         )
         if log_metric is not None and batch.band_hit_rate is not None:
             log_metric("lapo/band_hit_rate", batch.band_hit_rate)
-        return batch.rewards
+        return batch.rewards[mine]
+
+
+def completion_text(completion) -> str:
+    """The text of a TRL completion (a string, or the assistant message of a conversational one)."""
+    return completion if isinstance(completion, str) else completion[-1]["content"]
+
+
+def plan_tokens(tokenizer, plan: Plan, text: str, ids: list[int] | None = None) -> int:
+    """Tokens of a completion that its plan spans (`plan.end` characters of its text).
+
+    With the rollout's token ids: the fewest leading tokens whose decoded text covers the plan (a
+    token that straddles the plan's end, like ".\n", counts as plan). Without them (evaluation
+    samples keep text only): the token count of the plan's text encoded alone.
+    """
+    if ids is None:
+        return len(tokenizer.encode(text[: plan.end], add_special_tokens=False))
+    for count in range(1, len(ids) + 1):
+        if len(tokenizer.decode(ids[:count], skip_special_tokens=True)) >= plan.end:
+            return count
+    return len(ids)
 
 
 class InternalizationReward:
     """Stage-2 TRL reward function for either plan mode; logs how well lengths follow the plan."""
 
-    def __init__(self, method: LAPOMethodConfig, grader: str | Grader, targets: dict[str, float]):
+    def __init__(self, method: LAPOMethodConfig, grader: str | Grader, targets: dict[str, float], plan: tuple[str, str],
+                 tokenizer):
         self.__name__ = "lapo_internalization"
         self.method, self.grader, self.targets = method, grader, targets
+        self.suffix, self.tokenizer = plan[1], tokenizer
 
     def __call__(self, prompts, completions, completion_ids, answer, problem_id, log_metric=None, unit=None,
                  alternatives=None, **_):
@@ -70,17 +104,18 @@ class InternalizationReward:
                 if correct and target is not None:
                     length_errors.append(abs(len(ids) - target))
                 continue
-            result = self_plan_reward(
-                completion.split(), len(ids), correct, target, beta=m.beta, sigma=m.sigma,
-                plan_weight=m.plan_weight, plan_sigma=m.plan_sigma, suffix=PLAN_SUFFIX,
-            )
-            rewards.append(result.reward)
-            if result.declared is not None:
+            text = completion_text(completion)
+            plan = parse_plan(text, self.suffix)
+            reasoning = len(ids) - (plan_tokens(self.tokenizer, plan, text, ids) if plan else 0)
+            declared = plan.declared if plan else None
+            rewards.append(self_plan_reward(declared, reasoning, correct, target, beta=m.beta, sigma=m.sigma,
+                                            plan_weight=m.plan_weight, plan_sigma=m.plan_sigma))
+            if declared is not None:
                 planned += 1
                 if correct:
-                    length_errors.append(abs(result.reasoning_length - result.declared))
+                    length_errors.append(abs(reasoning - declared))
                 if target is not None:
-                    plan_errors.append(abs(result.declared - target))
+                    plan_errors.append(abs(declared - target))
         if log_metric is not None:
             if length_errors:
                 log_metric("lapo/length_error", statistics.mean(length_errors))
@@ -116,20 +151,34 @@ def load_table(path: str, train_hash: str, dataset_name: str, history_size: int)
     return table
 
 
-def stage2_dataset(dataset, method: LAPOMethodConfig, targets: dict[str, float]):
+def stage2_dataset(dataset, method: LAPOMethodConfig, targets: dict[str, float], plan: tuple[str, str]):
     """Train prompts with their plan; in `prompt` mode prompts without a target are left out."""
     rows = dataset.map(
-        lambda row: {"prompt": stage2_prompt(row["prompt"], method.plan_mode, targets.get(row["problem_id"]),
-                                             PLAN_PREFIX, PLAN_SUFFIX)}
+        lambda row: {"prompt": stage2_prompt(row["prompt"], method.plan_mode, targets.get(row["problem_id"]), *plan)}
     )
     return rows.filter(lambda row: row["prompt"] is not None)
 
 
-def eval_prompts(dataset, method: LAPOMethodConfig):
+def eval_prompts(dataset, method: LAPOMethodConfig, plan: tuple[str, str]):
     """Unseen problems have no target: `self` mode forces the plan opening, `prompt` mode asks plainly."""
     if method.plan_mode == "prompt":
         return dataset
-    return stage2_dataset(dataset, method, {})
+    return stage2_dataset(dataset, method, {}, plan)
+
+
+def check_plan(tokenizer, plan: tuple[str, str]) -> None:
+    """ConfigError unless this tokenizer writes the plan sentence and reads its number back."""
+    sentence = f"{plan[0]} 12 {plan[1]}"
+    ids = tokenizer.encode(sentence, add_special_tokens=False)
+    decoded = tokenizer.decode(ids, skip_special_tokens=True)
+    unknown = tokenizer.unk_token_id
+    opening = decoded.find(plan[0])
+    found = parse_plan(decoded[opening + len(plan[0]) :], plan[1]) if opening >= 0 else None
+    if (unknown is not None and unknown in ids) or found is None or found.declared != 12:
+        raise ConfigError(
+            f"method=lapo: this model's tokenizer cannot write the dataset's plan sentence {sentence!r} "
+            f"(it reads back as {decoded!r}); give the dataset a plan in the tokenizer's words"
+        )
 
 
 def train_lapo(run, model, tokenizer, data, out_dir: Path, callbacks_from_step, table: LengthTable | None = None):
@@ -144,19 +193,21 @@ def train_lapo(run, model, tokenizer, data, out_dir: Path, callbacks_from_step, 
     out_dir.mkdir(parents=True, exist_ok=True)
     if method.stage != "internalization":
         table = LengthTable(method.history_size)
+        discovery = DiscoveryReward(method, data.grader, table, run.trainer.num_generations)
         stage1 = build_trainer(
-            run, model, tokenizer, data.train, [DiscoveryReward(method, data.grader, table)], out_dir / "discovery",
+            run, model, tokenizer, data.train, [discovery], out_dir / "discovery",
             max_steps=method.discovery_steps, callbacks=callbacks_from_step(0),
         )
         stage1.train()
         model = stage1.model
     table_path = out_dir / "length_table.json"
-    save_table(table, table_path, data.train_hash, run.dataset.name)
+    if is_main_process():  # every process holds the same table
+        save_table(table, table_path, data.train_hash, run.dataset.name)
     if method.stage in ("internalization", "both"):
         targets = table.targets(method.target_stat)
         stage2 = build_trainer(
-            run, model, tokenizer, stage2_dataset(data.train, method, targets),
-            [InternalizationReward(method, data.grader, targets)], out_dir / "internalization",
+            run, model, tokenizer, stage2_dataset(data.train, method, targets, data.plan),
+            [InternalizationReward(method, data.grader, targets, data.plan, tokenizer)], out_dir / "internalization",
             max_steps=method.internalization_steps,
             callbacks=callbacks_from_step(method.discovery_steps if method.stage == "both" else 0),
         )
@@ -165,16 +216,16 @@ def train_lapo(run, model, tokenizer, data, out_dir: Path, callbacks_from_step, 
     return model, table_path
 
 
-def eval_plan_metrics(samples, method: LAPOMethodConfig) -> dict[str, float]:
+def eval_plan_metrics(samples, method: LAPOMethodConfig, plan: tuple[str, str], tokenizer) -> dict[str, float]:
     """`self` mode: plan fidelity on the sampled eval completions (empty in `prompt` mode)."""
     if method.plan_mode != "self":
         return {}
     sampled = samples[samples.decoding == "sample"]
     declared, actual = [], []
     for completion, tokens in zip(sampled.completion, sampled.tokens, strict=True):
-        n, plan_tokens = parse_plan(completion.split(), (), PLAN_SUFFIX)
-        declared.append(n)
-        actual.append(int(tokens) - plan_tokens)
+        found = parse_plan(completion, plan[1])
+        declared.append(found.declared if found else None)
+        actual.append(int(tokens) - (plan_tokens(tokenizer, found, completion) if found else 0))
     return plan_fidelity(declared, actual)
 
 
@@ -184,10 +235,16 @@ class LAPORecipe(GRPORecipe):
     def __init__(self, run, data):
         super().__init__(run, data)
         self.table: LengthTable | None = None
+        self.tokenizer = None
 
     def check_inputs(self) -> None:
-        """An internalization-only run needs a readable table of this train set (loaded once, here)."""
+        """The tokenizer must write the plan sentence; an internalization-only run needs a readable table
+        of this train set (loaded once, here)."""
+        from lenbench.models import policy_tokenizer
+
         method = self.run.method
+        if method.stage != "discovery":
+            check_plan(policy_tokenizer(self.run), self.data.plan)
         if method.stage == "internalization":
             self.table = load_table(method.length_table, self.data.train_hash, self.run.dataset.name,
                                     method.history_size)
@@ -197,6 +254,7 @@ class LAPORecipe(GRPORecipe):
 
         from lenbench.tracking import MlflowStepLogger
 
+        self.tokenizer = tokenizer
         model, table_path = train_lapo(
             self.run, model, tokenizer, self.data, out_dir / "lapo",
             lambda offset: [MlflowStepLogger(step_offset=offset)], table=self.table,
@@ -206,7 +264,8 @@ class LAPORecipe(GRPORecipe):
         return model
 
     def eval_data(self):
-        return eval_prompts(self.data.eval, self.run.method)
+        return eval_prompts(self.data.eval, self.run.method, self.data.plan)
 
     def eval_metrics(self, result) -> dict[str, float]:
-        return {f"lapo/{key}": value for key, value in eval_plan_metrics(result.samples, self.run.method).items()}
+        metrics = eval_plan_metrics(result.samples, self.run.method, self.data.plan, self.tokenizer)
+        return {f"lapo/{key}": value for key, value in metrics.items()}

@@ -5,6 +5,15 @@ each reward normalized per group, summed with `reward_weights`, whitened per seq
 plugs in through the engine's hooks: `after_rewards` computes the PSI weights from the batch's
 raw rewards and assigns them to `trainer.reward_weights` before TRL combines that very batch;
 `after_scoring` re-whitens token-weighted when `whiten=token`. The maths is in lenbench.methods.lead.
+
+Several processes: TRL gathers the rewards, so the PSI weights come from the whole batch, grouped as
+TRL groups it (num_generations consecutive rows); token whitening gathers the advantages and lengths
+of every process and keeps this process's slice. L* needs no gathering: a process's rows are whole
+groups (each process generates prompts_per_step * num_generations rollouts).
+
+Group normalization and whitening use TRL's eps of 1e-4 (TRL hard-codes it in
+`_generate_and_score_completions`); the reference uses 1e-6. It matters only for groups whose rewards
+differ by less than about 1e-3. Not a setting: changing it would mean copying TRL's aggregation.
 """
 
 from __future__ import annotations
@@ -14,7 +23,7 @@ import statistics
 import torch
 
 from lenbench.grading import Grader, grade_all
-from lenbench.methods.groups import group_indices
+from lenbench.methods.groups import prompt_groups, rollout_groups
 from lenbench.methods.lead import (
     LEADMethodConfig,
     PSITargets,
@@ -24,16 +33,17 @@ from lenbench.methods.lead import (
     target_length,
     token_whiten,
 )
+from lenbench.train.distributed import local_slice
 from lenbench.train.recipes import GRPORecipe
 from lenbench.train.rewards import correctness_reward_func
 
 
 class EfficiencyReward:
-    """TRL reward function: r_eff of each rollout against its prompt's L* from this batch."""
+    """TRL reward function: r_eff of each rollout against its group's L* from this batch."""
 
-    def __init__(self, method: LEADMethodConfig, grader: str | Grader):
+    def __init__(self, method: LEADMethodConfig, grader: str | Grader, group_size: int):
         self.__name__ = "lead_efficiency"
-        self.method, self.grader = method, grader
+        self.method, self.grader, self.group_size = method, grader, group_size
 
     def __call__(self, prompts, completions, completion_ids, answer, problem_id, log_metric=None, unit=None,
                  alternatives=None, **_):
@@ -41,7 +51,7 @@ class EfficiencyReward:
         correct = grade_all(completions, answer, self.grader, unit, alternatives)
         lengths = [len(ids) for ids in completion_ids]
         rewards = [0.0] * len(completions)
-        targets, unsolved, groups = [], 0, group_indices(problem_id)
+        targets, unsolved, groups = [], 0, prompt_groups(problem_id, self.group_size)
         for rows in groups:
             group_correct = [correct[i] for i in rows]
             target = target_length([lengths[i] for i in rows], group_correct, m.aggregator, m.length_min,
@@ -70,7 +80,7 @@ class PSIHooks:
         if m.weights == "static":
             w_c, w_e = m.static_w_c, 1.0 - m.static_w_c
         else:
-            targets = self.batch_targets(rewards_per_func, [row["problem_id"] for row in inputs])
+            targets = self.batch_targets(rewards_per_func, trainer.num_generations)
             self.weights.update(targets, m.ema_lambda)
             w_c, w_e = self.weights.used(m.w_min)
             for name, value in vars(targets).items():
@@ -81,10 +91,11 @@ class PSIHooks:
         trainer.reward_weights = torch.tensor([w_c, w_e], dtype=torch.float32)
         return rewards_per_func
 
-    def batch_targets(self, rewards_per_func: torch.Tensor, prompt_ids) -> PSITargets:
-        """PSI targets from the raw (correctness, efficiency) rewards; efficiency of correct rollouts only."""
+    def batch_targets(self, rewards_per_func: torch.Tensor, group_size: int) -> PSITargets:
+        """PSI targets from the raw (correctness, efficiency) rewards of the whole (gathered) batch, in
+        groups of `group_size` consecutive rows; efficiency of correct rollouts only."""
         correctness, efficiency = rewards_per_func[:, 0].tolist(), rewards_per_func[:, 1].tolist()
-        groups = group_indices(prompt_ids)
+        groups = rollout_groups(len(correctness), group_size)
         return psi_targets(
             [[correctness[i] for i in rows] for rows in groups],
             [[efficiency[i] for i in rows if correctness[i] > 0] for rows in groups],
@@ -92,9 +103,11 @@ class PSIHooks:
         )
 
     def after_scoring(self, trainer, batch, inputs):
-        if self.method.whiten == "token":
-            lengths = batch["completion_mask"].sum(dim=1)
-            batch["advantages"] = token_whiten(batch["advantages"], lengths)
+        if self.method.whiten == "token":  # over the tokens of every process's rollouts, as TRL whitens
+            local = batch["advantages"]
+            advantages = trainer.accelerator.gather(local)
+            lengths = trainer.accelerator.gather(batch["completion_mask"].sum(dim=1))
+            batch["advantages"] = token_whiten(advantages, lengths)[local_slice(trainer, local.shape[0])]
         return batch
 
     def state_dict(self) -> dict:
@@ -110,7 +123,8 @@ class LEADRecipe(GRPORecipe):
     aggregation = "normalize_then_sum"
 
     def reward_funcs(self) -> list:
-        return [correctness_reward_func(self.data.grader), EfficiencyReward(self.run.method, self.data.grader)]
+        return [correctness_reward_func(self.data.grader),
+                EfficiencyReward(self.run.method, self.data.grader, self.run.trainer.num_generations)]
 
     def hooks(self, tokenizer):
         return PSIHooks(self.run.method)
