@@ -17,6 +17,14 @@ test *ARGS:
 bench *ARGS:
     {{py}} -m lenbench.bench {{ARGS}}
 
+# rebuild the shipped testbed base model from scratch (lenbench/testbed/shipped/)
+build-testbed *ARGS:
+    {{py}} -m lenbench.testbed.build --ship {{ARGS}}
+
+# what the testbed base model does, per difficulty, from the base runs in ./mlflow.db
+phenomena *ARGS:
+    {{py}} -m lenbench.testbed.phenomena {{ARGS}}
+
 # lint
 lint:
     {{py}} -m ruff check lenbench tests analysis hydra_plugins scripts

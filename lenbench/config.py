@@ -141,9 +141,9 @@ class DatasetConfig:
     stopping the run at the first one."""
     min_difficulty: int = 1
     """Smallest chain length k."""
-    max_difficulty: int = 8
+    max_difficulty: int = 6
     """Largest chain length k."""
-    value_max: int = 29
+    value_max: int = 19
     """Every start number and intermediate value stays in [0, value_max]."""
     operand_max: int = 9
     """Largest right-hand operand of an operation."""
@@ -153,13 +153,13 @@ class DatasetConfig:
     """Trace policy: probability that a step's result is written wrong (off by one), a slip."""
     p_check: float = 0.35
     """Trace policy: probability of a check after a correct step that is not the last one."""
-    p_check_slip: float = 0.5
+    p_check_slip: float = 0.7
     """Trace policy: probability of a check after a slipped step."""
-    p_check_last: float = 0.9
+    p_check_last: float = 0.95
     """Trace policy: probability of a check after the last step, before answering."""
-    p_recheck: float = 0.4
+    p_recheck: float = 0.45
     """Trace policy: probability of another check after a check that found nothing (`ok`)."""
-    p_fix: float = 0.75
+    p_fix: float = 0.35
     """Trace policy: probability that a check which finds a slip fixes it; otherwise the trace loops
     between the two values until the length limit (a long, truncated failure)."""
     loop_tokens: int = 170
@@ -236,13 +236,13 @@ class ModelConfig:
     """Testbed Llama: MLP width."""
     max_positions: int = 512
     """Testbed Llama: longest prompt + completion."""
-    sft_examples: int = 14000
+    sft_examples: int = 100000
     """Testbed SFT: number of verbose traces."""
-    sft_epochs: float = 3.0
+    sft_epochs: float = 1.0
     """Testbed SFT: passes over the traces."""
-    sft_learning_rate: float = 3e-3
+    sft_learning_rate: float = 2e-3
     """Testbed SFT: peak learning rate (cosine schedule with warmup)."""
-    sft_batch_size: int = 64
+    sft_batch_size: int = 16
     """Testbed SFT: sequences per optimizer step."""
     plan_fraction: float = 0.2
     """Testbed SFT: fraction of traces opening with LAPO's plan sentence (true length); LAPO's

@@ -51,7 +51,7 @@ def test_micro_experiment_overrides_groups(compose):
         ("model.sft_learning_rate=0", "model.sft_learning_rate", "> 0.0"),
         ("model.num_heads=3", "model.num_heads", "divide"),
         ("model.dtype=float8", "model.dtype", "'float32'"),
-        ("dataset.number_max=20", "dataset.number_max", ">= 32"),
+        ("dataset.number_max=20", "dataset.number_max", ">= 22"),
     ],
 )
 def test_out_of_range_values_name_field_and_allowed(compose, override, field, allowed):

@@ -1,0 +1,55 @@
+"""The default testbed base model ships with the repository: it loads and matches the config hash."""
+
+import json
+
+from lenbench.config import load_run_config
+from lenbench.testbed.base_model import MARKER, SHIPPED_DIR, base_model_dir, cache_key, check_cached_model
+
+
+def test_the_default_settings_use_the_shipped_model(compose):
+    run = load_run_config(compose())
+    key = cache_key(run.dataset, run.model)
+    shipped = SHIPPED_DIR / key
+    assert (shipped / MARKER).is_file(), f"no shipped model for the default settings (hash {key}); rebuild it " \
+                                         "with `python -m lenbench.testbed.build --ship`"
+    assert base_model_dir(run.dataset, run.model) == shipped
+    check_cached_model(shipped)  # config, tokenizer and weights all read back
+    marker = json.loads((shipped / MARKER).read_text())
+    assert marker["key"] == key
+    # the settings recorded at build time hash to the same key (the files were built from these settings)
+    from lenbench.config import DatasetConfig, ModelConfig
+
+    built = cache_key(DatasetConfig(**_known(DatasetConfig, marker["dataset"])),
+                      ModelConfig(**_known(ModelConfig, marker["model"])))
+    assert built == key
+    size = sum(path.stat().st_size for path in SHIPPED_DIR.rglob("*") if path.is_file())
+    assert size <= 20 * 2**20, f"shipped models take {size / 2**20:.1f} MB (limit 20 MB)"
+    assert [path.name for path in SHIPPED_DIR.iterdir() if path.is_dir()] == [key]  # nothing stale ships
+
+
+def _known(cls, values: dict) -> dict:
+    from dataclasses import fields
+
+    names = {f.name for f in fields(cls)}
+    return {k: v for k, v in values.items() if k in names and not isinstance(v, dict)}
+
+
+def test_a_changed_setting_builds_into_the_cache_instead(compose):
+    run = load_run_config(compose("model.sft_seed=1"))
+    path = base_model_dir(run.dataset, run.model)
+    assert not path.is_relative_to(SHIPPED_DIR)
+    assert path.name == cache_key(run.dataset, run.model) and path.parent.name == "testbed"
+
+
+def test_the_shipped_model_loads_and_generates(compose):
+    import torch
+
+    from lenbench.models import load_model
+
+    run = load_run_config(compose())
+    model, tokenizer = load_model(base_model_dir(run.dataset, run.model))
+    prompt = tokenizer("compute 3 + 4 <think>", return_tensors="pt", add_special_tokens=False)
+    with torch.no_grad():
+        out = model.generate(**prompt, do_sample=False, max_new_tokens=20, pad_token_id=tokenizer.pad_token_id)
+    text = tokenizer.decode(out[0, prompt["input_ids"].shape[1]:], skip_special_tokens=True)
+    assert text.split()[:6] == ["3", "+", "4", "=", "7", ";"]  # greedy knows its arithmetic
