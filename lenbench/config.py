@@ -167,7 +167,7 @@ class DatasetConfig:
     above trainer.max_completion_length so the base model loops until it is truncated."""
     train_size: int = 2000
     """RL training problems (train side of the split)."""
-    eval_per_difficulty: int = 125
+    eval_per_difficulty: int = 250
     """Held-out evaluation problems per difficulty (distinct, eval side of the split); a difficulty with
     fewer held-out problems in all (k = 1 on the default value range: 59) contributes all of them."""
     seed: int = 1234
