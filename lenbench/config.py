@@ -169,7 +169,7 @@ class DatasetConfig:
     """RL training problems (train side of the split)."""
     eval_per_difficulty: int = 250
     """Held-out evaluation problems per difficulty (distinct, eval side of the split); a difficulty with
-    fewer held-out problems in all (k = 1 on the default value range: 59) contributes all of them."""
+    fewer held-out problems in all (k = 1 on the default value range: 44) contributes all of them."""
     seed: int = 1234
     """Seed of problem generation; train/eval/SFT problems derive from it."""
 

@@ -44,7 +44,7 @@ def overrides(case: str) -> list[str]:
     return [*knobs, *CASES[case]]
 
 
-def fake_grade(completions, answers, grader, units=None):
+def fake_grade(completions, answers, grader, units=None, alternatives=None):
     """Correct iff the completion's length in characters is not a multiple of 3 (both outcomes occur)."""
     return [len(text) % 3 != 0 for text in completions]
 
