@@ -140,32 +140,28 @@ def is_eval_problem(problem: Problem) -> bool:
     return int.from_bytes(digest, "big") % EVAL_HASH_MODULUS == 0
 
 
+def operand_ranges(value: int, value_max: int, operand_max: int) -> list[tuple[str, range]]:
+    """Each operator that can follow `value`, with every right operand that keeps the result in
+    [0, value_max] (operators with no such operand are left out)."""
+    ranges = [
+        ("+", range(1, min(operand_max, value_max - value) + 1)),
+        ("-", range(1, min(operand_max, value) + 1)),
+        ("*", range(2, min(operand_max, value_max // value) + 1) if value >= 1 else range(0)),
+    ]
+    return [(op, operands) for op, operands in ranges if operands]
+
+
 def sample_problem(rng: random.Random, difficulty: int, value_max: int, operand_max: int) -> Problem:
-    """A random chain of `difficulty` operations whose values all stay in [0, value_max]."""
+    """A random chain of `difficulty` operations whose values all stay in [0, value_max]: an operator
+    drawn uniformly among those that can follow, then its operand."""
     value = rng.randint(1, value_max)
     start, ops = value, []
     for _ in range(difficulty):
-        choices = []
-        if value + 1 <= value_max:
-            choices.append(("+", range(1, min(operand_max, value_max - value) + 1)))
-        if value - 1 >= 0:
-            choices.append(("-", range(1, min(operand_max, value) + 1)))
-        if value >= 1 and value * 2 <= value_max:
-            choices.append(("*", range(2, min(operand_max, value_max // value) + 1)))
-        op, operands = rng.choice(choices)
+        op, operands = rng.choice(operand_ranges(value, value_max, operand_max))
         right = rng.choice(operands)
         ops.append((op, right))
         value = apply_op(value, op, right)
     return Problem(start, tuple(ops))
-
-
-def operations(value: int, value_max: int, operand_max: int) -> list[tuple[str, int]]:
-    """Every (op, right) that keeps `value op right` in [0, value_max]."""
-    ops = [("+", right) for right in range(1, min(operand_max, value_max - value) + 1)]
-    ops += [("-", right) for right in range(1, min(operand_max, value) + 1)]
-    if value >= 1:
-        ops += [("*", right) for right in range(2, min(operand_max, value_max // value) + 1)]
-    return ops
 
 
 def all_problems(difficulty: int, value_max: int, operand_max: int, limit: int = 200_000) -> list[Problem] | None:
@@ -173,7 +169,8 @@ def all_problems(difficulty: int, value_max: int, operand_max: int, limit: int =
     chains: list[tuple[int, int, tuple[tuple[str, int], ...]]] = [(v, v, ()) for v in range(1, value_max + 1)]
     for _ in range(difficulty):
         chains = [(start, apply_op(value, op, right), (*ops, (op, right)))
-                  for start, value, ops in chains for op, right in operations(value, value_max, operand_max)]
+                  for start, value, ops in chains
+                  for op, operands in operand_ranges(value, value_max, operand_max) for right in operands]
         if len(chains) > limit:
             return None
     return [Problem(start, ops) for start, _, ops in chains]
@@ -309,9 +306,10 @@ def sample_trace(
         words += [str(value), op, str(right), "=", str(written), ";"]
         trace.slips += slipped
         last = index == len(ops) - 1
-        p_first = policy.p_check_slip if slipped else (policy.p_check_last if last else policy.p_check)
-        if slipped and last:
-            p_first = max(policy.p_check_slip, policy.p_check_last)
+        if slipped:
+            p_first = max(policy.p_check_slip, policy.p_check_last) if last else policy.p_check_slip
+        else:
+            p_first = policy.p_check_last if last else policy.p_check
         head = ["check", str(value), op, str(right), "="]
         checking = chance(p_first)
         while checking:
