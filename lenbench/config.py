@@ -525,7 +525,12 @@ def compose_run(overrides: list[str]) -> RunConfig:
     from pathlib import Path
 
     from hydra import compose, initialize_config_dir
+    from hydra.errors import HydraException
 
     conf = Path(__file__).resolve().parents[1] / "conf"
     with initialize_config_dir(config_dir=str(conf), version_base="1.3"):
-        return load_run_config(compose(config_name="config", overrides=overrides))
+        try:
+            composed = compose(config_name="config", overrides=overrides)
+        except (HydraException, OmegaConfBaseException) as error:  # unknown key or option, bad syntax
+            raise ConfigError(" ".join(str(error).split())) from None
+        return load_run_config(composed)

@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 from lenbench.config import load_run_config
 from lenbench.testbed.base_model import MARKER, SHIPPED_DIR, base_model_dir, cache_key, check_cached_model
 
@@ -53,3 +55,33 @@ def test_the_shipped_model_loads_and_generates(compose):
         out = model.generate(**prompt, do_sample=False, max_new_tokens=20, pad_token_id=tokenizer.pad_token_id)
     text = tokenizer.decode(out[0, prompt["input_ids"].shape[1]:], skip_special_tokens=True)
     assert text.split()[:6] == ["3", "+", "4", "=", "7", ";"]  # greedy knows its arithmetic
+
+
+@pytest.mark.parametrize("override, message", [
+    ("dataset.p_fix=2", "dataset.p_fix=2.0 is out of range; allowed: in [0.0, 1.0]"),
+    ("dataset.nope=1", "Could not override 'dataset.nope'"),
+    ("model=local", "model.path must be set when model.source=path"),
+])
+def test_build_command_bad_input_is_one_line_and_builds_nothing(override, message, capsys, tmp_path, monkeypatch):
+    from lenbench.testbed import build
+
+    monkeypatch.setenv("LENBENCH_CACHE", str(tmp_path))
+    assert build.main([override]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("lenbench build: ") and message in err and "\n" not in err
+    assert not any(tmp_path.iterdir())
+
+
+def test_build_command_rebuilds_a_cache_entry(compose, tmp_path, monkeypatch, capsys):
+    from lenbench.testbed import build
+
+    monkeypatch.setenv("LENBENCH_CACHE", str(tmp_path))
+    overrides = ["model=arith_micro", "dataset=arith_micro"]
+    assert build.main(overrides) == 0
+    run = load_run_config(compose(*overrides))
+    target = base_model_dir(run.dataset, run.model)
+    assert target.parent == tmp_path / "testbed"
+    check_cached_model(target)
+    first = (target / MARKER).stat().st_mtime_ns
+    assert build.main(overrides) == 0  # an existing entry is replaced, not reused
+    assert (target / MARKER).stat().st_mtime_ns != first

@@ -12,7 +12,10 @@ import argparse
 import shutil
 import sys
 import time
+from contextlib import nullcontext
 from pathlib import Path
+
+from filelock import FileLock
 
 from lenbench.errors import ConfigError
 
@@ -36,10 +39,12 @@ def main(argv: list[str] | None = None) -> int:
     root = SHIPPED_DIR if args.ship else Path(run.model.cache_dir).expanduser() / "testbed"
     root.mkdir(parents=True, exist_ok=True)
     target = root / key
-    if target.exists():
-        shutil.rmtree(target)
     start = time.perf_counter()
-    build(run.dataset, run.model, target)
+    # a cache entry: under the lock that jobs take to build it; the shipped copy: no job builds it
+    with nullcontext() if args.ship else FileLock(str(target) + ".lock"):
+        if target.exists():
+            shutil.rmtree(target)
+        build(run.dataset, run.model, target)
     if args.ship:
         for stale in SHIPPED_DIR.iterdir():
             if stale.is_dir() and stale.name != key:
