@@ -19,6 +19,7 @@ from lenbench.methods.baselines import MethodConfig
 
 DATASETS = ("arith", "file")  # dataset adapters: the generated testbed, local json / jsonl / parquet files
 DATASET_GRADERS = {"arith": ("exact",), "file": ("math",)}  # graders each adapter's answers allow
+EVAL_SPLITS = ("held_out", "dev")  # what a run evaluates on: the held-out problems, or the dev split of the train side
 DATA_FORMATS = ("auto", "json", "jsonl", "parquet")
 MODEL_SOURCES = ("testbed", "path")
 LOSS_TYPES = ("grpo", "dr_grpo", "dapo", "bnpo", "cispo", "sapo", "luspo")
@@ -172,12 +173,17 @@ class DatasetConfig:
     fewer held-out problems in all (k = 1 on the default value range: 44) contributes all of them."""
     seed: int = 1234
     """Seed of problem generation; train/eval/SFT problems derive from it."""
+    eval_split: str = "held_out"
+    """What a run evaluates on: held_out (the eval problems) or dev (a dev split carved from the train
+    side, which RL training then leaves out: tune on dev, never on the eval problems). File datasets:
+    dev is about 1 in 8 of the train file's rows (by a hash of the problem id)."""
 
     def validate(self) -> None:
         if not self.name:
             raise ConfigError("dataset.name must be a non-empty label (e.g. arith, math500)")
         check_choice("dataset.adapter", self.adapter, DATASETS)
         check_choice("dataset.grader", self.grader, DATASET_GRADERS[self.adapter])
+        check_choice("dataset.eval_split", self.eval_split, EVAL_SPLITS)
         if self.adapter == "file":
             self._validate_files()
             self.grading.validate()
@@ -199,6 +205,9 @@ class DatasetConfig:
     def _validate_files(self) -> None:
         if not self.eval.path:
             raise ConfigError("dataset.eval.path must be set when dataset.adapter=file (a json, jsonl or parquet file)")
+        if self.eval_split == "dev" and not self.train.path:
+            raise ConfigError("dataset.eval_split=dev carves the dev split from the train file: set "
+                              "dataset.train.path, or use dataset.eval_split=held_out")
         if self.limit is not None:
             check_range("dataset.limit", self.limit, low=1)
         for split in ("train", "eval"):

@@ -296,3 +296,24 @@ def test_job_check_names_a_missing_data_file(compose, tmp_path):
     missing = tmp_path / "nowhere.json"
     with pytest.raises(ConfigError, match=r"dataset\.eval\.path=.*nowhere\.json.* is not a file"):
         check_job(compose("method=base", "dataset=math500", f"dataset.eval.path={missing}"))
+
+
+def test_dev_split_is_carved_from_the_train_file_by_problem_id(tmp_path):
+    from lenbench.data.benchmarks import is_dev_id
+
+    rows = [{"problem": f"q{i}", "answer": i, "id": f"p{i}"} for i in range(80)]
+    train = DataFileConfig(path=str(write_jsonl(tmp_path / "train.jsonl", rows)),
+                           fields=FieldMapConfig(id="id"))
+    eval_path = write_jsonl(tmp_path / "eval.jsonl", [GOOD])
+    held_out = load_task_data(file_dataset(eval_path, train=train))
+    dev = load_task_data(file_dataset(eval_path, train=train, eval_split="dev"))
+    expected_dev = {f"p{i}" for i in range(80) if is_dev_id(f"p{i}")}
+    assert 0 < len(expected_dev) < 80
+    assert set(dev.eval["problem_id"]) == expected_dev
+    assert set(dev.train["problem_id"]) == {f"p{i}" for i in range(80)} - expected_dev
+    assert held_out.eval_hash != dev.eval_hash and len(held_out.train) == 80
+
+
+def test_dev_split_of_a_file_dataset_needs_a_train_file(tmp_path):
+    with pytest.raises(ConfigError, match="dataset.eval_split=dev.*dataset.train.path"):
+        file_dataset(write_jsonl(tmp_path / "eval.jsonl", [GOOD]), eval_split="dev")

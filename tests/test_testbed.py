@@ -64,6 +64,28 @@ def test_splits_never_overlap_and_are_deterministic():
     assert sample_split(6, 400, split="train", unique=False, **kwargs) != train
 
 
+def test_dev_split_is_a_part_of_the_train_side_that_tuning_runs_train_without():
+    from lenbench.config import DatasetConfig
+    from lenbench.data.testbed import load_testbed
+    from lenbench.testbed.arith import in_split, is_dev_problem
+
+    kwargs = dict(difficulties=[1, 2, 3], value_max=99, operand_max=9)
+    train = sample_split(5, 2000, split="train", unique=False, **kwargs)
+    dev = sample_split(5, 100, split="dev", unique=True, **kwargs)
+    assert all(in_split(p, "train") and not is_eval_problem(p) for p in dev)
+    share = sum(is_dev_problem(p) for p in train) / len(train)
+    assert 0.06 < share < 0.2  # about 1 in 8 of the train side
+    rest = sample_split(5, 400, split="train_minus_dev", unique=False, **kwargs)
+    assert not any(is_dev_problem(p) or is_eval_problem(p) for p in rest)
+
+    cfg = DatasetConfig(max_difficulty=3, value_max=30, train_size=300, eval_per_difficulty=20)
+    tuning = load_testbed(DatasetConfig(**{**cfg.__dict__, "eval_split": "dev"}))
+    held_out = load_testbed(cfg)
+    assert set(tuning.train["problem_id"]).isdisjoint(tuning.eval["problem_id"])
+    assert set(tuning.eval["problem_id"]).isdisjoint(held_out.eval["problem_id"])
+    assert set(tuning.train["problem_id"]).isdisjoint(held_out.eval["problem_id"])
+
+
 def test_too_small_problem_space_is_a_clear_error():
     with pytest.raises(ValueError, match="problem space is too small"):
         sample_split(0, 500, [1], value_max=3, operand_max=2, split="eval", unique=True)

@@ -34,6 +34,8 @@ from lenbench.grading import Grader
 
 logger = logging.getLogger(__name__)
 
+# dataset.eval_split=dev: about 1 in DEV_ID_MODULUS train rows form the dev split.
+DEV_ID_MODULUS = 8
 FORMAT_BY_SUFFIX = {".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet", ".pq": "parquet"}
 FEATURES = Features(
     {
@@ -260,6 +262,12 @@ def digest(problems: list[dict]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+def is_dev_id(problem_id: str) -> bool:
+    """Stable dev split of a train file: a row is dev iff the hash of its problem id says so."""
+    value = int.from_bytes(hashlib.blake2b(problem_id.encode(), digest_size=8).digest(), "big")
+    return value % DEV_ID_MODULUS == 0
+
+
 def to_dataset(problems: list[dict]) -> Dataset:
     return Dataset.from_dict({name: [p[name] for p in problems] for name in FEATURES}, features=FEATURES)
 
@@ -271,6 +279,13 @@ def load_file_dataset(cfg: DatasetConfig) -> TaskData:
     if not eval_rows:
         raise ConfigError(f"dataset.eval.path={cfg.eval.path!r} holds no valid problems")
     train_rows, train_skipped = load_split(cfg, "train") if cfg.train.path is not None else ([], 0)
+    if cfg.eval_split == "dev":
+        eval_rows = [row for row in train_rows if is_dev_id(row["problem_id"])]
+        train_rows = [row for row in train_rows if not is_dev_id(row["problem_id"])]
+        if not eval_rows or not train_rows:
+            raise ConfigError(f"dataset.eval_split=dev: the train file {cfg.train.path!r} has {len(eval_rows)} dev and "
+                              f"{len(train_rows)} other rows; both must be non-empty (about 1 in {DEV_ID_MODULUS} "
+                              "rows are dev), or use dataset.eval_split=held_out")
     return TaskData(
         to_dataset(train_rows),
         to_dataset(eval_rows),

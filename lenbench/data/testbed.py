@@ -18,7 +18,7 @@ from lenbench.testbed.arith import (
     Problem,
     TracePolicy,
     all_problems,
-    is_eval_problem,
+    in_split,
     plan_words,
     sample_split,
     sample_trace,
@@ -67,35 +67,40 @@ def _sample(cfg: DatasetConfig, count: int, split: str, unique: bool, difficulti
     )
 
 
-def eval_problems(cfg: DatasetConfig) -> list[Problem]:
-    """eval_per_difficulty distinct held-out problems for each difficulty, in difficulty order.
+def eval_problems(cfg: DatasetConfig, split: str = "eval") -> list[Problem]:
+    """eval_per_difficulty distinct problems of `split` (eval: held out; dev: carved from the train
+    side) for each difficulty, in difficulty order.
 
-    A difficulty whose whole held-out side is smaller (k = 1 on small value ranges) contributes all
-    of its held-out problems.
+    A difficulty whose whole side is smaller (k = 1 on small value ranges) contributes all of its
+    problems of that side.
     """
     problems: list[Problem] = []
     for k in cfg.difficulties:
         # each difficulty draws from its own stream so adding difficulties keeps the others fixed
         shifted = replace(cfg, seed=cfg.seed * 1000 + k)
         try:
-            problems += _sample(shifted, cfg.eval_per_difficulty, "eval", unique=True, difficulties=[k])
+            problems += _sample(shifted, cfg.eval_per_difficulty, split, unique=True, difficulties=[k])
         except ValueError:
             space = all_problems(k, cfg.value_max, cfg.operand_max)
-            held_out = [p for p in space or [] if is_eval_problem(p)]
-            if space is None or len(held_out) >= cfg.eval_per_difficulty:
+            side = [p for p in space or [] if in_split(p, split)]
+            if space is None or len(side) >= cfg.eval_per_difficulty:
                 raise
-            if not held_out:
-                raise ValueError(f"difficulty {k} has no held-out problem at all: the problem space is too "
+            if not side:
+                side_name = "held-out" if split == "eval" else split
+                raise ValueError(f"difficulty {k} has no {side_name} problem at all: the problem space is too "
                                  "small") from None
-            random.Random(shifted.seed).shuffle(held_out)
-            problems += held_out
+            random.Random(shifted.seed).shuffle(side)
+            problems += side
     return problems
 
 
 def load_testbed(cfg: DatasetConfig) -> TaskData:
-    train = _sample(cfg, cfg.train_size, "train", unique=False)
+    """Train and eval problems of the testbed. eval_split=dev: evaluation on the dev split (carved
+    from the train side) and RL training on the rest of the train side; held-out problems unused."""
+    tuning = cfg.eval_split == "dev"
+    train = _sample(cfg, cfg.train_size, "train_minus_dev" if tuning else "train", unique=False)
     try:
-        held_out = eval_problems(cfg)
+        held_out = eval_problems(cfg, "dev" if tuning else "eval")
     except ValueError as error:
         raise ConfigError(
             f"dataset.eval_per_difficulty={cfg.eval_per_difficulty} is not possible: {error}; lower it, "

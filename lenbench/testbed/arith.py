@@ -46,6 +46,11 @@ WORDS = (
 ANSWER_FORCING_SUFFIX = f"{THINK_CLOSE} {ANSWER_WORD}"
 # Fraction of the problem space reserved for evaluation (by a stable hash of the problem).
 EVAL_HASH_MODULUS = 8
+# Fraction of the train side carved out as the dev split (tuning), by the same hash.
+DEV_HASH_MODULUS = 8
+# Sides of the split: eval (held out), dev (carved from the train side), train (the whole train side,
+# dev included), train_minus_dev (the train side without dev: RL training while tuning on dev).
+SPLITS = ("train", "eval", "dev", "train_minus_dev")
 
 
 def apply_op(left: int, op: str, right: int) -> int:
@@ -134,10 +139,33 @@ def plan_words(n_tokens: int) -> list[str]:
     return [*PLAN_PREFIX, str(n_tokens), *PLAN_SUFFIX]
 
 
+def _problem_hash(problem: Problem) -> int:
+    return int.from_bytes(hashlib.blake2b(problem.key.encode(), digest_size=8).digest(), "big")
+
+
 def is_eval_problem(problem: Problem) -> bool:
     """Stable split: a problem belongs to the evaluation side iff its hash says so."""
-    digest = hashlib.blake2b(problem.key.encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big") % EVAL_HASH_MODULUS == 0
+    return _problem_hash(problem) % EVAL_HASH_MODULUS == 0
+
+
+def is_dev_problem(problem: Problem) -> bool:
+    """Stable dev split: a train-side problem is a dev problem iff the rest of its hash says so
+    (about 1 in DEV_HASH_MODULUS of the train side; never an eval problem)."""
+    value = _problem_hash(problem)
+    return value % EVAL_HASH_MODULUS != 0 and (value // EVAL_HASH_MODULUS) % DEV_HASH_MODULUS == 0
+
+
+def in_split(problem: Problem, split: str) -> bool:
+    """Whether `problem` belongs to `split` (one of SPLITS)."""
+    if split == "eval":
+        return is_eval_problem(problem)
+    if split == "dev":
+        return is_dev_problem(problem)
+    if split == "train":
+        return not is_eval_problem(problem)
+    if split == "train_minus_dev":
+        return not is_eval_problem(problem) and not is_dev_problem(problem)
+    raise ValueError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
 
 
 def operand_ranges(value: int, value_max: int, operand_max: int) -> list[tuple[str, range]]:
@@ -187,12 +215,12 @@ def sample_split(
 ) -> list[Problem]:
     """`count` problems from one side of the split, difficulties drawn uniformly.
 
-    Train and eval problems never overlap: membership is a function of the problem itself.
+    Train and eval problems never overlap, nor dev and train_minus_dev: membership is a function of
+    the problem itself (`in_split`).
     With `unique`, no problem appears twice (raises if the space is too small).
     """
-    if split not in ("train", "eval"):
-        raise ValueError(f"split must be 'train' or 'eval', got {split!r}")
-    want_eval = split == "eval"
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
     rng = random.Random(f"{seed}:{split}")
     problems: list[Problem] = []
     seen: set[str] = set()
@@ -205,7 +233,7 @@ def sample_split(
                 f"value_max={value_max}, operand_max={operand_max}: the problem space is too small"
             )
         problem = sample_problem(rng, rng.choice(difficulties), value_max, operand_max)
-        if is_eval_problem(problem) != want_eval or (unique and problem.key in seen):
+        if not in_split(problem, split) or (unique and problem.key in seen):
             continue
         seen.add(problem.key)
         problems.append(problem)
