@@ -185,3 +185,15 @@ def test_run_names_carry_the_method_knobs_of_the_job(compose):
     assert run_name(run, sampled) == "lead[w_min=0.3718,aggregator=min_correct]-arith-s2"
     named = load_run_config(compose("method=lead", "tracking.run_name=mine"))
     assert run_name(named, ["method.w_min=0.1"]) == "mine"
+
+
+def test_reference_method_configs_keep_the_papers_constants_whatever_the_testbed_defaults(compose):
+    # methods.md: LAPO alpha 0.7, band = 30th-70th percentiles, tau 100, median target, beta 0.8,
+    # sigma 120; LEAD sym, mean_correct, L* in [1000, 8000], EMA 0.95, floor 0.3, a = 1, PSI weights.
+    lapo = load_run_config(compose("method=lapo_reference")).method
+    assert (lapo.alpha, lapo.band_low_pct, lapo.band_high_pct, lapo.tau) == (0.7, 30.0, 70.0, 100.0)
+    assert (lapo.target_stat, lapo.beta, lapo.sigma) == ("median", 0.8, 120.0)
+    lead = load_run_config(compose("method=lead_reference")).method
+    assert (lead.efficiency_mode, lead.aggregator, lead.length_min, lead.length_max) == ("sym", "mean_correct", 1000.0,
+                                                                                         8000.0)
+    assert (lead.weights, lead.ema_lambda, lead.w_min, lead.sharpness) == ("psi", 0.95, 0.3, 1.0)
