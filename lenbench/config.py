@@ -353,7 +353,15 @@ class TrainerConfig:
     logging_steps: int = 1
     """Log training metrics every this many steps."""
     save_steps: int = 0
-    """Save a checkpoint every this many steps; 0 = no checkpoints."""
+    """Save a checkpoint every this many steps; 0 = no checkpoints. A checkpoint holds the weights,
+    optimizer, scheduler, RNG states, the step, and the method's state (LEAD's EMA; LAPO's stage and
+    length table)."""
+    resume: Optional[str] = None
+    """Resume training from a checkpoint: null (start fresh), `auto` (the latest complete checkpoint in
+    this job's output directory; rerun with `hydra.run.dir=<the interrupted job's directory>`, Hydra's
+    default directory is new for every command), or a `checkpoint-<step>` folder. LAPO resumes the
+    stage the checkpoint was saved in (a stage-2 checkpoint skips stage 1, its table comes from the
+    checkpoint). No checkpoint there is an error, before any compute."""
     torch_threads: Optional[int] = None
     """torch intra-op threads; None = torch's default (all cores)."""
     gradient_accumulation_steps: int = 1
@@ -400,6 +408,8 @@ class TrainerConfig:
         check_range("trainer.weight_decay", self.weight_decay, low=0.0)
         check_range("trainer.logging_steps", self.logging_steps, low=1)
         check_range("trainer.save_steps", self.save_steps, low=0)
+        if self.resume is not None and not self.resume.strip():
+            raise ConfigError("trainer.resume is empty; allowed: null, auto, or a checkpoint-<step> folder")
         if self.torch_threads is not None:
             check_range("trainer.torch_threads", self.torch_threads, low=1)
         check_range("trainer.gradient_accumulation_steps", self.gradient_accumulation_steps, low=1)

@@ -99,6 +99,7 @@ def run_job(cfg: DictConfig) -> tuple[float, float]:
     recipe = recipe_for(run, data)
     recipe.check_inputs()
     out_dir = job_output_dir()
+    checkpoint = recipe.find_checkpoint(out_dir)  # trainer.resume: a ConfigError here, before any compute
     resolved = OmegaConf.to_container(cfg, resolve=True)
     tags = {
         "method": run.method.name,
@@ -107,6 +108,8 @@ def run_job(cfg: DictConfig) -> tuple[float, float]:
         "eval_hash": data.eval_hash,
         "output_dir": str(out_dir.resolve()),
     }
+    if checkpoint is not None:
+        tags["resumed_from"] = str(checkpoint.resolve())
     overrides = job_overrides()
     tags.update(sweep_tags(overrides))
     tags.update(run.tracking.tags)

@@ -4,11 +4,12 @@ import inspect
 
 import torch
 from trl import GRPOTrainer
+from trl.trainer.utils import RepeatSampler
 
 from lenbench.config import load_run_config
 from lenbench.data.testbed import load_testbed
 from lenbench.models import load_model, policy_path
-from lenbench.train.grpo import build_trainer
+from lenbench.train.grpo import build_trainer, fast_forward
 from lenbench.train.rewards import correctness_reward_func
 
 
@@ -17,6 +18,24 @@ def test_wrapped_trl_signatures_are_unchanged():
         "self", "inputs", "prompts", "completions", "completion_ids_list",
     ]
     assert list(inspect.signature(GRPOTrainer._generate_and_score_completions).parameters) == ["self", "inputs"]
+    # resume: the sampler, the epochs transformers counts as trained, the checkpoint save and load
+    assert list(inspect.signature(GRPOTrainer._get_train_sampler).parameters) == ["self", "dataset"]
+    assert list(inspect.signature(GRPOTrainer._init_training_state).parameters) == [
+        "self", "max_steps", "num_update_steps_per_epoch", "num_train_epochs", "resume_from_checkpoint", "trial",
+    ]
+    assert list(inspect.signature(GRPOTrainer._save_checkpoint).parameters) == ["self", "model", "trial"]
+    assert list(inspect.signature(GRPOTrainer._load_optimizer_and_scheduler).parameters) == ["self", "checkpoint"]
+
+
+def test_fast_forward_puts_trls_sampler_at_a_later_epoch():
+    """TRL's RepeatSampler draws each epoch's order from one generator when an iteration begins."""
+    uninterrupted = RepeatSampler(list(range(12)), mini_repeat_count=2, batch_size=3, seed=7)
+    epochs = [list(uninterrupted) for _ in range(3)]
+    assert epochs[1] != epochs[2]
+    for epoch in (1, 2):
+        resumed = RepeatSampler(list(range(12)), mini_repeat_count=2, batch_size=3, seed=7)
+        fast_forward(resumed, epoch)
+        assert list(resumed) == epochs[epoch]
 
 
 def test_correctness_reward_func_grades_each_completion():

@@ -5,13 +5,21 @@
 `self.reward_weights` from that same batch) and `_generate_and_score_completions` (a method may
 replace the advantages, e.g. with token-level ones). Hooks with `state_dict`/`load_state_dict`
 have that state written into every checkpoint and read back on resume (the way TRL keeps its own
-entropy-controller state). With no hooks it is GRPOTrainer unchanged.
+entropy-controller state); every checkpoint gets the state file, `{}` without such hooks, written
+last (lenbench.train.checkpoints reads it as the mark of a complete checkpoint).
+
+Resuming reproduces the data order across epochs: TRL's RepeatSampler seeds its generator once, so
+each epoch draws the next permutation, and transformers' resume skips the batches of the current
+epoch but starts that fresh generator from epoch 0. `_init_training_state` (where transformers
+computes the epochs already trained) begins that many iterations of the sampler first, leaving its
+generator where an uninterrupted run has it.
 """
 
 from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Protocol
@@ -22,6 +30,7 @@ from trl import GRPOConfig, GRPOTrainer
 
 from lenbench.config import TrainerConfig
 from lenbench.models import resolve_device
+from lenbench.train.checkpoints import HOOK_STATE_FILE
 
 
 class MethodHooks(Protocol):
@@ -37,7 +46,11 @@ class MethodHooks(Protocol):
     def load_state_dict(self, state: dict) -> None: ...
 
 
-HOOK_STATE_FILE = "lenbench_method_state.json"
+def fast_forward(sampler: Iterable, epochs: int) -> None:
+    """Begin `epochs` iterations of a sampler that draws its order when an iteration begins, so its
+    generator stands where it does at the start of epoch `epochs` of an uninterrupted run."""
+    for _ in range(epochs):
+        next(iter(sampler), None)
 
 
 class LenbenchGRPOTrainer(GRPOTrainer):
@@ -64,11 +77,23 @@ class LenbenchGRPOTrainer(GRPOTrainer):
         is flushed inside `_generate_and_score_completions`, before `after_scoring` runs)."""
         self._metrics["train" if self.model.training else "eval"][name].append(float(value))
 
+    def _get_train_sampler(self, dataset=None):
+        self._train_sampler = super()._get_train_sampler(dataset)
+        return self._train_sampler
+
+    def _init_training_state(self, *args, **kwargs):
+        epochs_trained, steps_trained_in_current_epoch = super()._init_training_state(*args, **kwargs)
+        sampler = getattr(self, "_train_sampler", None)  # None: an iterable dataset, no sampler
+        if epochs_trained and sampler is not None:
+            fast_forward(sampler, epochs_trained)
+        return epochs_trained, steps_trained_in_current_epoch
+
     def _save_checkpoint(self, model, trial):
         super()._save_checkpoint(model, trial)
-        if hasattr(self.hooks, "state_dict") and self.args.should_save:
+        if self.args.should_save:
             folder = Path(self._get_output_dir(trial=trial)) / f"{PREFIX_CHECKPOINT_DIR}-{self.state.global_step}"
-            (folder / HOOK_STATE_FILE).write_text(json.dumps(self.hooks.state_dict()))
+            state = self.hooks.state_dict() if hasattr(self.hooks, "state_dict") else {}
+            (folder / HOOK_STATE_FILE).write_text(json.dumps(state))
 
     def _load_optimizer_and_scheduler(self, checkpoint):
         super()._load_optimizer_and_scheduler(checkpoint)

@@ -8,6 +8,9 @@ TRL's reward-function interface and runs the stages.
 
 The plan sentence is the dataset's (`TaskData.plan`). Lengths are tokens: in `self` mode the plan is
 found in the completion text and its tokens are counted from the rollout's own token ids.
+Checkpoints (`trainer.save_steps`) hold the stage and the length table (`LAPOState`); `trainer.resume`
+resumes the stage a checkpoint was saved in: a kill in stage 1 resumes stage 1 with its partial table,
+a kill in stage 2 resumes stage 2 with stage 1's final table, stage 1 not rerun.
 Several processes: the discovery reward gathers the whole batch, so every process keeps the same
 table (and so the same stage-2 targets and prompts); only the main process writes the table file.
 """
@@ -126,29 +129,62 @@ class InternalizationReward:
         return rewards
 
 
-def save_table(table: LengthTable, path: Path, train_hash: str, dataset_name: str) -> None:
+def table_payload(table: LengthTable, train_hash: str, dataset_name: str) -> dict:
+    """The table as JSON data, with the train set it was built on."""
     lengths = {prompt_id: list(values) for prompt_id, values in table.lengths.items()}
-    payload = {"dataset": dataset_name, "train_hash": train_hash, "lengths": lengths}
-    path.write_text(json.dumps(payload))
+    return {"dataset": dataset_name, "train_hash": train_hash, "lengths": lengths}
+
+
+def table_from_payload(payload: dict, source: str, train_hash: str, dataset_name: str,
+                       history_size: int) -> LengthTable:
+    """The table of `table_payload` data; a ConfigError naming `source` if it is of another train set."""
+    if payload.get("train_hash") != train_hash or payload.get("dataset") != dataset_name:
+        raise ConfigError(
+            f"{source} was built on another dataset (dataset {payload.get('dataset')!r}, "
+            f"train set {payload.get('train_hash')!r}); this run trains on dataset {dataset_name!r}, train set "
+            f"{train_hash!r}. Use the table of a discovery run with the same dataset settings."
+        )
+    table = LengthTable(history_size)
+    for prompt_id, values in payload["lengths"].items():
+        table.update(prompt_id, values)
+    return table
+
+
+def save_table(table: LengthTable, path: Path, train_hash: str, dataset_name: str) -> None:
+    path.write_text(json.dumps(table_payload(table, train_hash, dataset_name)))
 
 
 def load_table(path: str, train_hash: str, dataset_name: str, history_size: int) -> LengthTable:
     """A stage-1 table for this run's train set; a clear error for anything else."""
     try:
         payload = json.loads(Path(path).expanduser().read_text())
-        lengths = payload["lengths"]
+        payload["lengths"] = dict(payload["lengths"])
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise ConfigError(f"method.length_table={path!r} is not a readable LAPO length table ({error})") from None
-    if payload.get("train_hash") != train_hash or payload.get("dataset") != dataset_name:
-        raise ConfigError(
-            f"method.length_table={path!r} was built on another dataset (dataset {payload.get('dataset')!r}, "
-            f"train set {payload.get('train_hash')!r}); this run trains on dataset {dataset_name!r}, train set "
-            f"{train_hash!r}. Use the table of a discovery run with the same dataset settings."
-        )
-    table = LengthTable(history_size)
-    for prompt_id, values in lengths.items():
-        table.update(prompt_id, values)
-    return table
+    return table_from_payload(payload, f"method.length_table={path!r}", train_hash, dataset_name, history_size)
+
+
+class LAPOState:
+    """Engine hooks that only carry LAPO's state through checkpoints: the stage and the length table.
+
+    A stage-1 checkpoint's table is the one stage 1 had filled by then (its progress is the checkpoint's
+    step); a stage-2 checkpoint's table is stage 1's final one, which stage 2's targets come from.
+    Loading refills the table in place, so the discovery reward that holds it keeps filling it.
+    """
+
+    def __init__(self, stage: str, table: LengthTable, train_hash: str, dataset_name: str):
+        self.stage, self.table, self.train_hash, self.dataset_name = stage, table, train_hash, dataset_name
+
+    def state_dict(self) -> dict:
+        return {"stage": self.stage, "table": table_payload(self.table, self.train_hash, self.dataset_name)}
+
+    def load_state_dict(self, state: dict) -> None:
+        if state.get("stage") != self.stage:
+            raise ValueError(f"LAPO checkpoint of stage {state.get('stage')!r} resumed as stage {self.stage!r}")
+        saved = table_from_payload(state["table"], "the checkpoint's length table", self.train_hash,
+                                   self.dataset_name, self.table.history_size)
+        self.table.lengths.clear()
+        self.table.lengths.update(saved.lengths)
 
 
 def stage2_dataset(dataset, method: LAPOMethodConfig, targets: dict[str, float], plan: tuple[str, str]):
@@ -181,24 +217,32 @@ def check_plan(tokenizer, plan: tuple[str, str]) -> None:
         )
 
 
-def train_lapo(run, model, tokenizer, data, out_dir: Path, callbacks_from_step, table: LengthTable | None = None):
+def train_lapo(run, model, tokenizer, data, out_dir: Path, callbacks_from_step, table: LengthTable | None = None,
+               checkpoint: Path | None = None, checkpoint_stage: str | None = None):
     """Run the configured stages; returns (trained model, path of the saved length table).
 
-    `table` is the stage-1 table to start stage 2 from (stage=internalization); `callbacks_from_step(offset)`
-    gives the trainer callbacks of a stage whose first step is offset + 1.
+    `table` is the stage-1 table to start stage 2 from (stage=internalization, or a stage-2 checkpoint);
+    `checkpoint` a checkpoint of stage `checkpoint_stage` to resume: a discovery one resumes stage 1, an
+    internalization one skips stage 1 and resumes stage 2. `callbacks_from_step(offset)` gives the
+    trainer callbacks of a stage whose first step is offset + 1.
     """
     from lenbench.train.grpo import build_trainer
 
     method: LAPOMethodConfig = run.method
     out_dir.mkdir(parents=True, exist_ok=True)
-    if method.stage != "internalization":
+
+    def resume_in(stage: str) -> str | None:
+        return str(checkpoint) if checkpoint is not None and checkpoint_stage == stage else None
+
+    if method.stage != "internalization" and checkpoint_stage != "internalization":
         table = LengthTable(method.history_size)
         discovery = DiscoveryReward(method, data.grader, table, run.trainer.num_generations)
         stage1 = build_trainer(
             run, model, tokenizer, data.train, [discovery], out_dir / "discovery",
             max_steps=method.discovery_steps, callbacks=callbacks_from_step(0),
+            hooks=LAPOState("discovery", table, data.train_hash, run.dataset.name),
         )
-        stage1.train()
+        stage1.train(resume_from_checkpoint=resume_in("discovery"))
         model = stage1.model
     table_path = out_dir / "length_table.json"
     if is_main_process():  # every process holds the same table
@@ -210,8 +254,9 @@ def train_lapo(run, model, tokenizer, data, out_dir: Path, callbacks_from_step, 
             [InternalizationReward(method, data.grader, targets, data.plan, tokenizer)], out_dir / "internalization",
             max_steps=method.internalization_steps,
             callbacks=callbacks_from_step(method.discovery_steps if method.stage == "both" else 0),
+            hooks=LAPOState("internalization", table, data.train_hash, run.dataset.name),
         )
-        stage2.train()
+        stage2.train(resume_from_checkpoint=resume_in("internalization"))
         model = stage2.model
     return model, table_path
 
@@ -236,6 +281,7 @@ class LAPORecipe(GRPORecipe):
         super().__init__(run, data)
         self.table: LengthTable | None = None
         self.tokenizer = None
+        self.checkpoint_stage: str | None = None
 
     def check_inputs(self) -> None:
         """The tokenizer must write the plan sentence; an internalization-only run needs a readable table
@@ -249,6 +295,35 @@ class LAPORecipe(GRPORecipe):
             self.table = load_table(method.length_table, self.data.train_hash, self.run.dataset.name,
                                     method.history_size)
 
+    def stages(self) -> list[str]:
+        """The stages this run trains, in order."""
+        stage = self.run.method.stage
+        return ["discovery", "internalization"] if stage == "both" else [stage]
+
+    def checkpoint_folders(self, out_dir: Path) -> list[Path]:
+        return [out_dir / "lapo" / stage for stage in self.stages()]
+
+    def find_checkpoint(self, out_dir: Path) -> Path | None:
+        """The checkpoint and its stage, which must be one this run trains; a stage-2 checkpoint's table
+        (checked to be of this train set) is what stage 2 resumes with."""
+        from lenbench.train.checkpoints import method_state
+
+        checkpoint = super().find_checkpoint(out_dir)
+        if checkpoint is None:
+            return None
+        state = method_state(checkpoint)
+        stage = state.get("stage")
+        if stage not in self.stages():
+            raise ConfigError(
+                f"trainer.resume: {checkpoint} is not a checkpoint of a LAPO stage this run trains "
+                f"(its stage: {stage!r}; method.stage={self.run.method.stage} trains {', '.join(self.stages())})"
+            )
+        self.checkpoint_stage = stage
+        if stage == "internalization":
+            self.table = table_from_payload(state["table"], f"the length table of {checkpoint}", self.data.train_hash,
+                                            self.run.dataset.name, self.run.method.history_size)
+        return checkpoint
+
     def train(self, model, tokenizer, out_dir: Path):
         import mlflow
 
@@ -258,6 +333,7 @@ class LAPORecipe(GRPORecipe):
         model, table_path = train_lapo(
             self.run, model, tokenizer, self.data, out_dir / "lapo",
             lambda offset: [MlflowStepLogger(step_offset=offset)], table=self.table,
+            checkpoint=self.checkpoint, checkpoint_stage=self.checkpoint_stage,
         )
         if mlflow.active_run():  # the main process of a multi-GPU launch
             mlflow.log_artifact(str(table_path), artifact_path=TABLE_ARTIFACT.rpartition("/")[0])

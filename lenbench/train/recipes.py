@@ -2,7 +2,9 @@
 
 `GRPORecipe` is the default: one GRPO run with the method's reward functions, plain eval
 prompts, no extra metrics. A method with other rewards or engine hooks (LEAD, IAPO) overrides
-`reward_funcs`, `hooks` and `aggregation`; one with more steps (LAPO's two stages) overrides `train`.
+`reward_funcs`, `hooks` and `aggregation`; one with more steps (LAPO's two stages) overrides `train`
+and `checkpoint_folders`. `find_checkpoint` resolves `trainer.resume` before any compute; `train`
+resumes from what it found.
 """
 
 from __future__ import annotations
@@ -10,15 +12,35 @@ from __future__ import annotations
 import importlib
 from pathlib import Path
 
+from lenbench.errors import ConfigError
+
 
 class GRPORecipe:
     """One GRPO run with the method's reward functions on the run's train split."""
 
     def __init__(self, run, data):
         self.run, self.data = run, data
+        self.checkpoint: Path | None = None
+        """The checkpoint training resumes from (set by `find_checkpoint`); None: from the start."""
 
     def check_inputs(self) -> None:
         """Raise ConfigError on inputs the config alone cannot vouch for; runs before any compute."""
+
+    def checkpoint_folders(self, out_dir: Path) -> list[Path]:
+        """The trainer output folders of this method's stages under the job's output directory, in the
+        order the stages run: where `trainer.resume=auto` looks."""
+        return [out_dir / "trainer"]
+
+    def find_checkpoint(self, out_dir: Path) -> Path | None:
+        """Resolve `trainer.resume` (ConfigError if it names no complete checkpoint); runs before any compute."""
+        from lenbench.methods import METHODS
+        from lenbench.train.checkpoints import resolve_resume
+
+        resume = self.run.trainer.resume
+        if resume is not None and not METHODS[self.run.method.name].trains:
+            raise ConfigError(f"trainer.resume={resume!r} is set, but method={self.run.method.name} does not train")
+        self.checkpoint = resolve_resume(resume, self.checkpoint_folders(out_dir), self.run.trainer.num_iterations)
+        return self.checkpoint
 
     aggregation = "sum_then_normalize"
     """TRL's multi_objective_aggregation for this method's rewards (see lenbench.train.grpo.grpo_args)."""
@@ -42,7 +64,7 @@ class GRPORecipe:
             self.run, model, tokenizer, self.data.train, self.reward_funcs(), out_dir / "trainer",
             callbacks=[MlflowStepLogger()], hooks=self.hooks(tokenizer), aggregation=self.aggregation,
         )
-        trainer.train()
+        trainer.train(resume_from_checkpoint=str(self.checkpoint) if self.checkpoint else None)
         return trainer.model
 
     def eval_data(self):
