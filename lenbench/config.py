@@ -7,7 +7,7 @@ checks every range before anything is built. Every error names the field and wha
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Optional
 
 from omegaconf import DictConfig, OmegaConf
@@ -317,7 +317,7 @@ class TrainerConfig:
     learning_rate: float = 3e-5
     """Peak learning rate."""
     lr_scheduler_type: str = "constant"
-    """transformers scheduler name (constant, linear, cosine...)."""
+    """transformers scheduler name (constant, linear, cosine...): one of transformers' SchedulerType values."""
     warmup_steps: int = 0
     """Learning-rate warmup steps."""
     prompts_per_step: int = 8
@@ -372,8 +372,10 @@ class TrainerConfig:
     vllm_mode: str = "colocate"
     """`colocate`: vLLM runs inside the training processes and shares their GPUs; `server`: rollouts
     come from a separate `trl vllm-serve` process (vllm_server_host:vllm_server_port)."""
-    vllm_server_host: str = "0.0.0.0"
-    """vllm_mode=server: host of the `trl vllm-serve` server."""
+    vllm_server_host: str = "127.0.0.1"
+    """vllm_mode=server: host of the `trl vllm-serve` server. Loopback: the server's generation and
+    weight-update endpoints have no authentication, so the documented recipe binds it to 127.0.0.1
+    (`--host 127.0.0.1`); name another host only for a server on a network you trust."""
     vllm_server_port: int = 8000
     """vllm_mode=server: port of the `trl vllm-serve` server."""
     vllm_server_timeout: float = 240.0
@@ -389,8 +391,11 @@ class TrainerConfig:
     memory, slower steps)."""
 
     def validate(self) -> None:
+        from transformers.trainer_utils import SchedulerType
+
         check_range("trainer.max_steps", self.max_steps, low=1)
         check_range("trainer.learning_rate", self.learning_rate, low=0.0, low_inclusive=False)
+        check_choice("trainer.lr_scheduler_type", self.lr_scheduler_type, [s.value for s in SchedulerType])
         check_range("trainer.warmup_steps", self.warmup_steps, low=0)
         check_range("trainer.prompts_per_step", self.prompts_per_step, low=1)
         check_range("trainer.num_generations", self.num_generations, low=2)
@@ -493,11 +498,33 @@ class RunConfig:
     eval: EvalConfig = field(default_factory=EvalConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
     seed: int = 0
-    """Seed of initialization, sampling and data order for this run."""
+    """Seed of initialization, sampling and data order for this run: an integer in [0, SEED_MAX]."""
 
     @property
     def eval_max_new_tokens(self) -> int:
         return self.eval.max_new_tokens or self.trainer.max_completion_length
+
+
+SEED_MAX = 2**32 - 1  # numpy's seed range, which transformers.set_seed passes the seed to
+TOP_LEVEL_KEYS = tuple(f.name for f in fields(RunConfig))
+"""Keys a composed job config may have at its top level (besides Hydra's own `hydra`)."""
+
+
+def check_seed(value: Any) -> int:
+    """The run seed, which must be a non-negative integer (not 1.7, not "abc", not -1)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"seed={value!r} is not an integer; allowed: an integer in [0, {SEED_MAX}]")
+    check_range("seed", value, low=0, high=SEED_MAX)
+    return value
+
+
+def check_top_level_keys(cfg: DictConfig) -> None:
+    """ConfigError naming a top-level key that no part of the run reads (`+seeed=5`, `+trainr.max_steps=5`)."""
+    unknown = [key for key in cfg if key not in TOP_LEVEL_KEYS and key != "hydra"]
+    if unknown:
+        raise ConfigError(
+            f"unknown top-level key {unknown[0]!r}; allowed: {', '.join(TOP_LEVEL_KEYS)}"
+        )
 
 
 SECTIONS: dict[str, type] = {
@@ -526,13 +553,14 @@ def _typed(section: str, cls: type, node: Any) -> Any:
 def load_run_config(cfg: DictConfig | dict) -> RunConfig:
     """Typed and range-checked RunConfig from a composed Hydra config. Raises ConfigError."""
     cfg = cfg if isinstance(cfg, DictConfig) else OmegaConf.create(cfg)
+    check_top_level_keys(cfg)
     method_node = cfg.get("method")
     if method_node is None or "name" not in method_node:
         raise ConfigError(f"method.name must be set; allowed: {', '.join(METHODS)}")
     check_choice("method.name", method_node.name, METHODS)
     sections = {name: _typed(name, cls, cfg.get(name)) for name, cls in SECTIONS.items()}
     method = _typed("method", METHODS[method_node.name].config_class, method_node)
-    run = RunConfig(method=method, seed=int(cfg.get("seed", 0)), **sections)
+    run = RunConfig(method=method, seed=check_seed(cfg.get("seed", 0)), **sections)
     for part in (run.method, *sections.values()):
         part.validate()
     run.method.validate_with(run.model)

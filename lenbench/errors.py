@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from pathlib import Path
 
 
 class ConfigError(ValueError):
@@ -40,3 +41,21 @@ def check_range(
         else:
             allowed = f"in {left}{right}"
         raise ConfigError(f"{field}={value!r} is out of range; allowed: {allowed}")
+
+
+def check_writable_dir(field: str, value: object, directory: Path, create: bool = True) -> None:
+    """ConfigError naming `field` unless a file can be written in `directory`, created first when
+    `create` (else the nearest existing folder above it, where it would be created, is tried).
+
+    A real write, not a permission test: root passes every permission test, yet cannot write /proc."""
+    import tempfile
+
+    try:
+        if create:
+            directory.mkdir(parents=True, exist_ok=True)
+        existing = next(folder for folder in (directory, *directory.parents) if folder.exists())
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as error:
+        reason = f"{type(error).__name__}: {error.strerror or error}"
+        raise ConfigError(f"{field}={value!r}: {directory} is not writable ({reason})") from None

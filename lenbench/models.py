@@ -8,14 +8,16 @@ can run what the config asks for (CUDA, bf16, the vLLM extra).
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 from pathlib import Path
 
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
+from transformers.utils import SAFE_WEIGHTS_INDEX_NAME, SAFE_WEIGHTS_NAME, WEIGHTS_INDEX_NAME, WEIGHTS_NAME
 
 from lenbench.config import ModelConfig, RunConfig
-from lenbench.errors import ConfigError
+from lenbench.errors import ConfigError, check_writable_dir
 from lenbench.testbed.base_model import MARKER, base_model_dir, check_cached_model, ensure_base_model
 
 
@@ -25,6 +27,8 @@ def check_model_source(run: RunConfig) -> None:
         path = Path(run.model.path).expanduser()
         if not (path / "config.json").is_file():
             raise ConfigError(f"model.path={run.model.path!r} is not a local model directory (no config.json)")
+        check_weight_files(run.model.path, path)
+        check_tokenizer(run)
         return
     cached = base_model_dir(run.dataset, run.model)
     if (cached / MARKER).exists():
@@ -36,14 +40,48 @@ def check_model_source(run: RunConfig) -> None:
             "multi-process launch cannot build it (its SFT would wait for the other processes); build it "
             "once with a single process, e.g. `python -m lenbench.run method=base` with the same overrides"
         )
-    root = Path(run.model.cache_dir).expanduser()
+    check_writable_dir("model.cache_dir", run.model.cache_dir, Path(run.model.cache_dir).expanduser())
+
+
+def check_tokenizer(run: RunConfig) -> None:
+    """ConfigError naming model.path unless its tokenizer loads and encodes text: without tokenizer
+    files transformers may build an empty tokenizer (one token, no ids for any text) instead of failing."""
     try:
-        root.mkdir(parents=True, exist_ok=True)
-        probe = root / ".write-test"
-        probe.touch()
-        probe.unlink()
-    except OSError as error:
-        raise ConfigError(f"model.cache_dir={run.model.cache_dir!r} is not writable ({error})") from None
+        tokenizer = policy_tokenizer(run)
+        ids = tokenizer("Compute 1 + 1.")["input_ids"]
+    except Exception as error:  # transformers raises OSError, ValueError or others for a missing tokenizer
+        reason = f"{type(error).__name__}: {' '.join(str(error).split())[:300]}"
+        raise ConfigError(f"model.path={run.model.path!r} has no loadable tokenizer ({reason})") from None
+    if not ids:
+        raise ConfigError(
+            f"model.path={run.model.path!r} has no loadable tokenizer (the one loaded from it has {len(tokenizer)} "
+            "token(s) and encodes text to nothing: tokenizer.json / tokenizer_config.json missing?)"
+        )
+
+
+WEIGHT_FILES = (SAFE_WEIGHTS_NAME, SAFE_WEIGHTS_INDEX_NAME, WEIGHTS_NAME, WEIGHTS_INDEX_NAME)
+"""The files transformers loads a model's weights from: one file, or an index of shards."""
+
+
+def check_weight_files(setting: str, path: Path) -> None:
+    """ConfigError naming model.path unless `path` holds weights transformers can load (every shard
+    an index names is there)."""
+    found = next((name for name in WEIGHT_FILES if (path / name).is_file()), None)
+    if found is None:
+        raise ConfigError(
+            f"model.path={setting!r} has no model weights (none of {', '.join(WEIGHT_FILES)})"
+        )
+    if found.endswith(".index.json"):
+        try:
+            shards = set(json.loads((path / found).read_text())["weight_map"].values())
+        except (ValueError, KeyError, AttributeError, TypeError) as error:
+            raise ConfigError(f"model.path={setting!r}: {found} is not a weight index ({error!r})") from None
+        missing = sorted(shard for shard in shards if not (path / shard).is_file())
+        if missing:
+            raise ConfigError(
+                f"model.path={setting!r}: {len(missing)} weight shard(s) named in {found} are missing "
+                f"(first: {missing[0]})"
+            )
 
 
 def resolve_device(device: str) -> str:

@@ -20,7 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from lenbench.config import RunConfig
 from lenbench.errors import ConfigError
-from lenbench.preflight import check_job
+from lenbench.preflight import check_job, check_task_data
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never fetch weights or data from a hub
 
@@ -79,9 +79,11 @@ def run_job(cfg: DictConfig) -> tuple[float, float]:
     """One job end to end; every config error is raised before any model is built."""
     from lenbench.methods import METHODS
     from lenbench.models import check_runtime, load_policy, policy_path, policy_tokenizer
+    from lenbench.tracking import check_server
 
     run = check_job(cfg)
     check_runtime(run)  # here, on the machine that computes (a sweep checks configs on the submitting one)
+    check_server(run.tracking)
     threads = run.trainer.torch_threads or launcher_cpus()
     if threads:
         torch.set_num_threads(threads)
@@ -94,7 +96,9 @@ def run_job(cfg: DictConfig) -> tuple[float, float]:
     from lenbench.tracking import log_eval, tracked_run
     from lenbench.train.recipes import recipe_for
 
-    data = model_prompts(load_task_data(run.dataset), policy_tokenizer(run), run.model.chat_template)
+    tokenizer = policy_tokenizer(run)
+    data = model_prompts(load_task_data(run.dataset), tokenizer, run.model.chat_template)
+    check_task_data(run, data, tokenizer)
     data = replace(data, grader=replace(data.grader, think_close=run.model.think_close))  # grading reads after it
     recipe = recipe_for(run, data)
     recipe.check_inputs()

@@ -12,6 +12,8 @@ from pathlib import Path
 
 from filelock import FileLock
 
+from lenbench.errors import ConfigError
+
 
 def sqlite_path(uri: str) -> Path | None:
     """The file of a `sqlite:///...` SQLAlchemy URL (None for any other store)."""
@@ -25,5 +27,11 @@ def store_setup_lock(uri: str, timeout: float = 600) -> AbstractContextManager:
     path = sqlite_path(uri)
     if path is None:
         return nullcontext()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return FileLock(str(path) + ".lock", timeout=timeout)
+    lock = Path(str(path) + ".lock")
+    try:  # fail now, not after `timeout`: FileLock retries a lock file it cannot create until then
+        path.parent.mkdir(parents=True, exist_ok=True)
+        lock.touch(exist_ok=True)
+    except OSError as error:
+        reason = f"{type(error).__name__}: {error.strerror or error}"
+        raise ConfigError(f"store {uri!r}: cannot create its lock file {lock} ({reason})") from None
+    return FileLock(str(lock), timeout=timeout)

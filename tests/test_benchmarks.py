@@ -280,22 +280,25 @@ def test_file_preset_matches_the_dataclass_defaults_and_needs_an_eval_path(compo
         load_run_config(compose("dataset=file"))
 
 
-def test_job_check_needs_a_train_split_for_training_methods(compose, tmp_path):
+def test_job_check_needs_a_train_split_for_training_methods(compose, tmp_path, tiny_dir):
     from lenbench.preflight import check_job
 
+    model = ("model=local", f"model.path={tiny_dir}")
     with pytest.raises(ConfigError, match="method=grpo trains, but dataset=math500 has no train split"):
-        check_job(compose("method=grpo", "dataset=math500"))
+        check_job(compose("method=grpo", "dataset=math500", *model))
     data = tmp_path / "eval.jsonl"
     data.write_text('{"problem": "1+1?", "answer": "2"}\n')
-    assert check_job(compose("method=base", "dataset=file", f"dataset.eval.path={data}")).dataset.adapter == "file"
+    run = check_job(compose("method=base", "dataset=file", f"dataset.eval.path={data}", *model))
+    assert run.dataset.adapter == "file"
 
 
-def test_job_check_names_a_missing_data_file(compose, tmp_path):
+def test_job_check_names_a_missing_data_file(compose, tmp_path, tiny_dir):
     from lenbench.preflight import check_job
 
     missing = tmp_path / "nowhere.json"
     with pytest.raises(ConfigError, match=r"dataset\.eval\.path=.*nowhere\.json.* is not a file"):
-        check_job(compose("method=base", "dataset=math500", f"dataset.eval.path={missing}"))
+        check_job(compose("method=base", "dataset=math500", f"dataset.eval.path={missing}", "model=local",
+                          f"model.path={tiny_dir}"))
 
 
 def test_dev_split_is_carved_from_the_train_file_by_problem_id(tmp_path):

@@ -74,7 +74,7 @@ def test_concurrent_sweepers_share_the_stores_and_a_rerun_resumes(cli, tmp_path)
 
 
 @pytest.mark.e2e
-def test_failed_trials_are_recorded_and_the_study_goes_on(cli, tmp_path):
+def test_failed_trials_are_recorded_and_the_study_goes_on(cli, tmp_path, tiny_dir):
     # a value the config rejects: the trial fails before launch, nothing runs
     result = cli(*MICRO_LEAD, "hydra.sweeper.study_name=bad_config", "method.w_min=choice(7.0)",
                  "hydra.sweeper.n_trials=2")
@@ -88,8 +88,8 @@ def test_failed_trials_are_recorded_and_the_study_goes_on(cli, tmp_path):
     data = tmp_path / "bad.jsonl"
     data.write_text('{"problem": "1+1?", "answer": "2"}\n{"problem": "2+2?"}\n')
     result = cli("-m", "+experiment=micro", "method=base", "dataset=file", f"dataset.eval.path={data}",
-                 "hydra/sweeper=optuna", "hydra.sweeper.study_name=bad_job", "eval.temperature=interval(0.5,1.0)",
-                 "hydra.sweeper.n_trials=2")
+                 "model=local", f"model.path={tiny_dir}", "hydra/sweeper=optuna", "hydra.sweeper.study_name=bad_job",
+                 "eval.temperature=interval(0.5,1.0)", "hydra.sweeper.n_trials=2")
     assert result.returncode == 0, result.stderr[-3000:]
     trials = load_study(tmp_path, "bad_job").trials
     assert [t.state for t in trials] == [TrialState.FAIL, TrialState.FAIL]

@@ -91,12 +91,27 @@ def check_dataset_files(cfg: DatasetConfig) -> None:
 
 def read_rows(path: Path, fmt: str, limit: int | None = None) -> list[Any]:
     """The first `limit` rows of a file (all when None); a jsonl line that is not JSON is kept as
-    an InvalidRow so it is reported (or skipped) like any malformed row."""
+    an InvalidRow so it is reported (or skipped) like any malformed row. A file that is not parquet
+    or not UTF-8 text (as its format says it is) is a ConfigError."""
     if fmt == "parquet":
+        import pyarrow as pa
         import pyarrow.parquet as pq
 
-        table = pq.read_table(path)
+        try:
+            table = pq.read_table(path)
+        except (pa.ArrowException, OSError) as error:
+            raise ConfigError(f"{path}: not a readable parquet file ({' '.join(str(error).split())})") from None
         return table.slice(0, limit).to_pylist() if limit is not None else table.to_pylist()
+    try:
+        return _read_text_rows(path, fmt, limit)
+    except UnicodeDecodeError as error:
+        raise ConfigError(
+            f"{path}: not UTF-8 text (byte {error.start}: {error.reason}); json and jsonl files must be UTF-8"
+        ) from None
+
+
+def _read_text_rows(path: Path, fmt: str, limit: int | None) -> list[Any]:
+    """The rows of a json or jsonl file (read_rows without the encoding check)."""
     if fmt == "json":
         try:
             rows = json.loads(path.read_text(encoding="utf-8"))

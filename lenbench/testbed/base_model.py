@@ -6,7 +6,8 @@ trains and evaluates with no build and every machine starts from the same weight
 first use and cached under `model.cache_dir/testbed/<hash>`, the hash covering every
 setting that changes the model (testbed generator, architecture, SFT). A build writes into a
 temporary directory and renames it into place, under a file lock, so concurrent jobs build once
-and a crashed build never leaves a half-written model behind. A finished build carries a
+and a crashed build never leaves a half-written model behind (the scratch of a build killed with
+-9 is removed by the next build of the entry). A finished build carries a
 `lenbench_base.json` marker; a cache directory with the marker but unreadable files is an error
 the user must resolve (the message says how), never silently rebuilt.
 """
@@ -101,8 +102,24 @@ def new_model(model: ModelConfig, vocab_size: int, tokenizer) -> LlamaForCausalL
     return LlamaForCausalLM(config)
 
 
+def scratch_prefix(target: Path) -> str:
+    """Name prefix of the scratch directories (beside `target`) that builds of `target` write into."""
+    return f".build-{target.name}-"
+
+
+def remove_stale_scratch(target: Path) -> list[Path]:
+    """Remove the scratch directories that earlier builds of `target` left (a build killed with -9
+    cannot clean up); returns them. Call it holding `target`'s build lock: then no other build of
+    `target` is running, so every such directory is stale. Other entries' scratch is left alone."""
+    stale = sorted(target.parent.glob(scratch_prefix(target) + "*"))
+    for path in stale:
+        shutil.rmtree(path, ignore_errors=True)
+    return stale
+
+
 def build(dataset: DatasetConfig, model: ModelConfig, target: Path) -> None:
-    """Train the base model for these settings from scratch into `target` (must not exist)."""
+    """Train the base model for these settings from scratch into `target` (must not exist), holding
+    its build lock (the shipped copy, which no job builds, excepted)."""
     from lenbench.data.testbed import sft_dataset
     from lenbench.testbed.tokenizer import build_tokenizer
     from lenbench.train.sft import train_sft
@@ -113,7 +130,9 @@ def build(dataset: DatasetConfig, model: ModelConfig, target: Path) -> None:
     params = sum(p.numel() for p in network.parameters())
     print(f"[lenbench] building testbed base model ({params / 1e6:.2f}M params, {len(traces)} traces) -> {target}")
     start = time.perf_counter()
-    with tempfile.TemporaryDirectory(dir=target.parent, prefix=".build-") as scratch:
+    for path in remove_stale_scratch(target):
+        print(f"[lenbench] removed {path}, left by an interrupted build")
+    with tempfile.TemporaryDirectory(dir=target.parent, prefix=scratch_prefix(target)) as scratch:
         stage = Path(scratch) / "model"
         metrics = train_sft(
             network,
