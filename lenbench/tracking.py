@@ -1,7 +1,9 @@
 """MLflow tracking: one run per job, with params, curves, eval metrics, artifacts and status.
 
 A job's run ends FINISHED on success, FAILED on an exception, KILLED on Ctrl-C or SIGTERM
-(what Slurm and submitit send on cancellation); it is never left RUNNING.
+(what Slurm and submitit send on cancellation); it is never left RUNNING. A job killed with no
+chance to end its run (kill -9, a lost node) leaves it RUNNING with a stale heartbeat: the next job
+on the store ends it KILLED (lenbench.runs).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import pandas as pd
 from transformers import TrainerCallback
 
 from lenbench.config import TrackingConfig
+from lenbench.runs import end_dead_runs, heartbeat, liveness_tags
 from lenbench.store_lock import store_setup_lock
 
 
@@ -75,9 +78,10 @@ def tracked_run(
     with store_setup_lock(cfg.uri):
         mlflow.set_tracking_uri(cfg.uri)
         mlflow.set_experiment(cfg.experiment)
-        run = mlflow.start_run(run_name=run_name, tags=tags)
+        end_dead_runs(cfg.uri, stale_after=cfg.stale_after_seconds)  # runs of jobs killed with no chance to end them
+        run = mlflow.start_run(run_name=run_name, tags={**tags, **liveness_tags()})
     try:
-        with _sigterm_as_interrupt():
+        with _sigterm_as_interrupt(), heartbeat(cfg.uri, run.info.run_id, cfg.heartbeat_seconds):
             mlflow.log_params(flatten(params))
             mlflow.log_text(resolved_yaml, "config.yaml")
             yield run
