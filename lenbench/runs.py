@@ -36,8 +36,6 @@ from lenbench.config import TrackingConfig
 from lenbench.errors import ConfigError
 from lenbench.store_lock import sqlite_path
 
-log = logging.getLogger(__name__)
-
 HOST, PID, PID_STARTED, HEARTBEAT, KILLED_REASON = "host", "pid", "pid_started", "heartbeat", "killed_reason"
 
 
@@ -130,7 +128,6 @@ def end_dead_runs(uri: str, experiment: str | None = None, stale_after: float | 
     for run in [] if dry_run else dead:
         client.set_tag(run.run_id, KILLED_REASON, run.dead)
         client.set_terminated(run.run_id, status="KILLED", end_time=int(run.heartbeat * 1000))
-        log.warning("ended %s KILLED: %s", run.describe(), run.dead)
     return dead, [run for run in runs if not run.dead]
 
 
@@ -147,7 +144,7 @@ def heartbeat(uri: str, run_id: str, every: float) -> Iterator[None]:
             try:
                 client.set_tag(run_id, HEARTBEAT, f"{time.time():.0f}")
             except (MlflowException, OSError) as error:  # a busy store: the next beat tries again
-                log.warning("heartbeat of run %s not recorded: %s", run_id, error)
+                logging.getLogger(__name__).warning("heartbeat of run %s not recorded: %s", run_id, error)
 
     thread = threading.Thread(target=beat, name=f"heartbeat-{run_id[:8]}", daemon=True)
     thread.start()

@@ -8,6 +8,7 @@ on the store ends it KILLED (lenbench.runs).
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import tempfile
@@ -25,6 +26,8 @@ from transformers import TrainerCallback
 from lenbench.config import TrackingConfig
 from lenbench.runs import end_dead_runs, heartbeat, liveness_tags
 from lenbench.store_lock import store_setup_lock
+
+log = logging.getLogger(__name__)
 
 
 class Terminated(KeyboardInterrupt):
@@ -78,7 +81,9 @@ def tracked_run(
     with store_setup_lock(cfg.uri):
         mlflow.set_tracking_uri(cfg.uri)
         mlflow.set_experiment(cfg.experiment)
-        end_dead_runs(cfg.uri, stale_after=cfg.stale_after_seconds)  # runs of jobs killed with no chance to end them
+        # the runs of jobs killed with no chance to end them (kill -9, a lost node)
+        for dead in end_dead_runs(cfg.uri, stale_after=cfg.stale_after_seconds)[0]:
+            log.warning("ended %s KILLED: %s", dead.describe(), dead.dead)
         run = mlflow.start_run(run_name=run_name, tags={**tags, **liveness_tags()})
     try:
         with _sigterm_as_interrupt(), heartbeat(cfg.uri, run.info.run_id, cfg.heartbeat_seconds):
