@@ -78,7 +78,7 @@ def test_concurrent_sweepers_share_the_stores_and_a_rerun_resumes(cli, tmp_path)
     assert printed_pareto(result.stdout) == {t.number for t in study.best_trials}
 
 
-def wait_for_training(uri: str, process: subprocess.Popen, timeout: float = 300) -> None:
+def wait_for_training(uri: str, process: subprocess.Popen, timeout: float = 900) -> None:
     """Until a RUNNING run of the store has logged a training step (or the process ended)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and process.poll() is None:
@@ -100,9 +100,11 @@ def test_a_trial_killed_with_sigkill_is_failed_retried_and_the_study_reaches_n_t
     # the first trial trains long enough to be killed in the middle of its training, with SIGKILL: the
     # sweeper (and the job it runs in-process) get no chance to end anything
     doomed = sweeper(tmp_path, *MICRO_LEAD, *SPACE, *beat, "trainer.max_steps=200")
-    wait_for_training(uri, doomed)
-    os.kill(doomed.pid, signal.SIGKILL)
-    doomed.communicate(timeout=60)
+    try:
+        wait_for_training(uri, doomed)
+    finally:
+        os.kill(doomed.pid, signal.SIGKILL)
+        doomed.communicate(timeout=60)
     assert [t.state for t in load_study(tmp_path, "lead_t").trials] == [TrialState.RUNNING]
     mlflow.set_tracking_uri(uri)
     assert list(mlflow.search_runs(experiment_names=["lenbench"])["status"]) == ["RUNNING"]

@@ -24,8 +24,9 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Sequence
-from contextlib import ExitStack
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -238,7 +239,7 @@ class OptunaSweeper(Sweeper):
 
     def _open_study(self) -> optuna.Study:
         engine = {"connect_args": {"timeout": 120}} if sqlite_path(self.storage) else {}
-        with store_setup_lock(self.storage):
+        with store_setup_lock(self.storage), _known_experimental():
             storage = optuna.storages.RDBStorage(
                 self.storage, engine_kwargs=engine, heartbeat_interval=self.heartbeat_interval,
                 grace_period=self.grace_period, heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(),
@@ -272,7 +273,7 @@ class OptunaSweeper(Sweeper):
             if complete >= self.n_trials:
                 break
             if (free := self.n_trials - complete - running) > 0:
-                trials = [study.ask(space) for _ in range(min(self.n_jobs, free))]
+                trials = [self._ask(study, space) for _ in range(min(self.n_jobs, free))]
                 results = self._run_batch(study, trials, fixed)
                 failures += len(trials) - sum(r.status == JobStatus.COMPLETED for r in results)
                 returns.append(results)
@@ -324,10 +325,19 @@ class OptunaSweeper(Sweeper):
             log.info(f"trial {trial.number}: " + ", ".join(f"{n}={returned[n]:.4g}" for n in self.objectives))
         return results
 
+    @staticmethod
+    def _ask(study: optuna.Study, space: dict[str, BaseDistribution]) -> optuna.Trial:
+        """A new trial (or a queued retry), with a first heartbeat at once: killed before its job starts,
+        it is still found stale."""
+        trial = study.ask(space)
+        study._storage.record_heartbeat(trial._trial_id)
+        return trial
+
     def _fail_stale(self, study: optuna.Study) -> None:
         """Fail the trials whose sweeper died (no heartbeat for grace_period s); each is retried."""
         running = {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
-        fail_stale_trials(study)
+        with _known_experimental():
+            fail_stale_trials(study)
         for trial in study.get_trials(deepcopy=False, states=(TrialState.FAIL,)):
             if trial.number in running:
                 print(f"[lenbench] trial {trial.number} FAILED: no heartbeat for {self.grace_period} s (its "
@@ -352,6 +362,14 @@ class OptunaSweeper(Sweeper):
                               "pareto": front}),
             sweep_dir / "optimization_results.yaml",
         )
+
+
+@contextmanager
+def _known_experimental() -> Iterator[None]:
+    """Optuna marks its heartbeat API experimental (since 2.8 and 2.9): not said on every call."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        yield
 
 
 def _count(study: optuna.Study, state: TrialState) -> int:
