@@ -479,12 +479,19 @@ class TrackingConfig:
     """Run name; None = method, key knobs and seed."""
     tags: dict[str, str] = field(default_factory=dict)
     """Extra MLflow tags of the run (`+tracking.tags.team=nlp`); sweepers add theirs here."""
+    heartbeat_seconds: float = 30.0
+    """How often a running job refreshes its run's `heartbeat` tag (lenbench.runs)."""
+    stale_after_seconds: float = 600.0
+    """A RUNNING run of another host whose heartbeat is older than this is ended KILLED by the next job
+    on the store (on the same host, a dead pid is enough); generous, for clock skew between hosts."""
 
     def validate(self) -> None:
         if not self.uri:
             raise ConfigError("tracking.uri must be set (e.g. sqlite:///mlflow.db)")
         if not self.experiment:
             raise ConfigError("tracking.experiment must be a non-empty name")
+        check_range("tracking.heartbeat_seconds", self.heartbeat_seconds, low=0.1)
+        check_range("tracking.stale_after_seconds", self.stale_after_seconds, low=2 * self.heartbeat_seconds)
 
 
 @dataclass

@@ -1,11 +1,14 @@
 """MLflow tracking: one run per job, with params, curves, eval metrics, artifacts and status.
 
 A job's run ends FINISHED on success, FAILED on an exception, KILLED on Ctrl-C or SIGTERM
-(what Slurm and submitit send on cancellation); it is never left RUNNING.
+(what Slurm and submitit send on cancellation); it is never left RUNNING. A job killed with no
+chance to end its run (kill -9, a lost node) leaves it RUNNING with a stale heartbeat: the next job
+on the store ends it KILLED (lenbench.runs).
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import socket
@@ -24,6 +27,7 @@ from transformers import TrainerCallback
 
 from lenbench.config import TrackingConfig
 from lenbench.errors import ConfigError, check_writable_dir
+from lenbench.runs import end_dead_runs, heartbeat, liveness_tags
 from lenbench.store_lock import sqlite_path, store_setup_lock
 
 SERVER_PROBE_SECONDS = 5.0
@@ -93,6 +97,8 @@ def check_experiment(cfg: TrackingConfig) -> None:
             "another tracking.experiment"
         )
 
+log = logging.getLogger(__name__)
+
 
 class Terminated(KeyboardInterrupt):
     """Raised in the main thread when the process receives SIGTERM."""
@@ -146,9 +152,12 @@ def tracked_run(
         mlflow.set_tracking_uri(cfg.uri)
         check_experiment(cfg)
         mlflow.set_experiment(cfg.experiment)
-        run = mlflow.start_run(run_name=run_name, tags=tags)
+        # the runs of jobs killed with no chance to end them (kill -9, a lost node)
+        for dead in end_dead_runs(cfg.uri, stale_after=cfg.stale_after_seconds)[0]:
+            log.warning("ended %s KILLED: %s", dead.describe(), dead.dead)
+        run = mlflow.start_run(run_name=run_name, tags={**tags, **liveness_tags()})
     try:
-        with _sigterm_as_interrupt():
+        with _sigterm_as_interrupt(), heartbeat(cfg.uri, run.info.run_id, cfg.heartbeat_seconds):
             mlflow.log_params(flatten(params))
             mlflow.log_text(resolved_yaml, "config.yaml")
             yield run

@@ -6,13 +6,18 @@ numbers written here.
 
 import os
 import re
+import signal
 import subprocess
 import sys
+import time
 
 import mlflow
 import optuna
+import pandas as pd
 import pytest
 from optuna.trial import TrialState
+
+from lenbench.store_lock import store_setup_lock
 
 MICRO_LEAD = ["-m", "+experiment=micro", "method=lead", "hydra/sweeper=optuna", "hydra.sweeper.study_name=lead_t"]
 SPACE = ["method.w_min=interval(0.1,0.5)", "method.aggregator=choice(mean_correct,min_correct)"]
@@ -73,6 +78,53 @@ def test_concurrent_sweepers_share_the_stores_and_a_rerun_resumes(cli, tmp_path)
     assert printed_pareto(result.stdout) == {t.number for t in study.best_trials}
 
 
+def wait_for_training(uri: str, process: subprocess.Popen, timeout: float = 900) -> None:
+    """Until a RUNNING run of the store has logged a training step (or the process ended)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and process.poll() is None:
+        if os.path.exists(uri.removeprefix("sqlite:///")):
+            with store_setup_lock(uri):  # not while the job creates the store's tables
+                client = mlflow.MlflowClient(tracking_uri=uri)
+                experiment = client.get_experiment_by_name("lenbench")
+            if experiment and any(m.startswith("train/") for r in client.search_runs(
+                    [experiment.experiment_id], "attributes.status = 'RUNNING'") for m in r.data.metrics):
+                return
+        time.sleep(0.5)
+    raise AssertionError(f"no training step logged; the sweeper exited with {process.poll()}")
+
+
+@pytest.mark.e2e
+def test_a_trial_killed_with_sigkill_is_failed_retried_and_the_study_reaches_n_trials(cli, tmp_path):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    beat = ["hydra.sweeper.heartbeat_interval=1", "hydra.sweeper.grace_period=3", "hydra.sweeper.n_trials=2"]
+    # the first trial trains long enough to be killed in the middle of its training, with SIGKILL: the
+    # sweeper (and the job it runs in-process) get no chance to end anything
+    doomed = sweeper(tmp_path, *MICRO_LEAD, *SPACE, *beat, "trainer.max_steps=200")
+    try:
+        wait_for_training(uri, doomed)
+    finally:
+        os.kill(doomed.pid, signal.SIGKILL)
+        doomed.communicate(timeout=60)
+    assert [t.state for t in load_study(tmp_path, "lead_t").trials] == [TrialState.RUNNING]
+    mlflow.set_tracking_uri(uri)
+    assert list(mlflow.search_runs(experiment_names=["lenbench"])["status"]) == ["RUNNING"]
+
+    result = cli(*MICRO_LEAD, *SPACE, *beat)  # the sweep again, at its usual micro size
+    assert result.returncode == 0, result.stderr[-3000:]
+    trials = load_study(tmp_path, "lead_t").trials
+    assert trials[0].state == TrialState.FAIL
+    assert "trial 0 FAILED: no heartbeat for 3 s" in result.stdout
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    assert len(complete) == 2 and len(trials) == 3
+    retry = [t for t in complete if t.system_attrs.get("failed_trial") == 0]
+    assert len(retry) == 1 and retry[0].params == trials[0].params  # the killed point, run again
+    runs = mlflow.search_runs(experiment_names=["lenbench"]).set_index("tags.trial")
+    killed = runs.loc[str(trials[0].number)]
+    assert killed["status"] == "KILLED" and "is gone" in killed["tags.killed_reason"]
+    assert killed["end_time"] == pd.Timestamp(int(killed["tags.heartbeat"]), unit="s", tz="UTC")
+    assert sorted(runs.loc[[str(t.number) for t in complete], "status"]) == ["FINISHED", "FINISHED"]
+
+
 @pytest.mark.e2e
 def test_failed_trials_are_recorded_and_the_study_goes_on(cli, tmp_path, tiny_dir):
     # a value the config rejects: the trial fails before launch, nothing runs
@@ -114,6 +166,8 @@ def test_an_empty_search_space_is_an_error(cli, tmp_path):
     ("hydra.sweeper.objectives=[accuracy,speed]", "objectives"),
     ("hydra.sweeper.sampler=cmaes", "sampler='cmaes' is not a known option; allowed: tpe, nsgaii, random"),
     ("hydra.sweeper.n_trials=0", "n_trials=0 is out of range"),
+    ("hydra.sweeper.max_failures=0", "max_failures=0 is out of range"),
+    ("hydra.sweeper.grace_period=20", "grace_period=20 must be longer than hydra.sweeper.heartbeat_interval=30"),
 ])
 def test_bad_sweeper_settings_name_the_field(cli, tmp_path, setting, message):
     result = cli(*MICRO_LEAD, *SPACE, setting)

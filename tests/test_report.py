@@ -179,3 +179,72 @@ def test_dynamics_average_seeds_per_step(tmp_path):
     table = curves(runs, pd.Series(["lead", "lead"]))
     assert table[["step", "value"]].values.tolist() == [[1, 20.0], [2, 30.0]]  # means of 10/30 and 20/40
     assert dynamics_plot(table, tmp_path / "d.png").stat().st_size > 0
+
+
+def test_each_configuration_is_compared_with_the_base_of_its_own_model(tmp_path, monkeypatch):
+    """Two base runs on different models, same eval set: each method run meets the base of its model; a
+    setting other than the seed, tracking and cache dir makes another configuration, but trainer settings
+    do not split base (it does not train)."""
+    import mlflow
+
+    from lenbench.metrics import aes, token_reduction
+    from lenbench.report.runs import load_runs
+
+    monkeypatch.chdir(tmp_path)
+    uri = f"sqlite:///{tmp_path / 'runs.db'}"
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_experiment("lenbench")
+    small, large = {"base": (0.2, 40.0), "lead": (0.2, 30.0)}, {"base": (0.4, 30.0), "lead": (0.4, 30.0)}
+    for hidden, figures in ((32, small), (48, large)):  # the hidden-48 runs come later
+        for method, seed in (("base", 0), ("base", 1), ("lead", 0)):
+            accuracy, tokens = figures[method]
+            params = {"method.name": method, "model.hidden_size": hidden, "model.num_layers": 2,
+                      "dataset.name": "arith", "eval.temperature": 0.6, "trainer.max_steps": 2 + seed, "seed": seed,
+                      "tracking.uri": uri, "model.cache_dir": f"/cache/{seed}"}
+            if method == "lead":
+                params["method.w_min"] = 0.1
+            with mlflow.start_run(tags={"method": method, "seed": str(seed), "eval_hash": "e", "dataset": "arith"}):
+                mlflow.log_params(params)
+                mlflow.log_metrics({"eval/accuracy": accuracy, "eval/tokens_mean": tokens})
+    with mlflow.start_run(tags={"method": "lead", "seed": "0", "eval_hash": "e", "dataset": "arith"}):
+        mlflow.log_params({"method.name": "lead", "model.hidden_size": 64, "model.num_layers": 2, "seed": 0,
+                           "dataset.name": "arith", "eval.temperature": 0.6, "trainer.max_steps": 2,
+                           "method.w_min": 0.1})
+        mlflow.log_metrics({"eval/accuracy": 0.5, "eval/tokens_mean": 20.0})
+
+    result = compare(load_runs(uri))
+    table = result.table.set_index("config")
+    assert sorted(table.index) == ["base[model.hidden_size=32]", "base[model.hidden_size=48]",
+                                   "lead[model.hidden_size=32]", "lead[model.hidden_size=48]"]
+    for hidden, figures in ((32, small), (48, large)):
+        lead, base = table.loc[f"lead[model.hidden_size={hidden}]"], table.loc[f"base[model.hidden_size={hidden}]"]
+        assert lead["base"] == f"base[model.hidden_size={hidden}]" and base["seeds"] == 2  # max_steps: same base
+        (base_acc, base_tokens), (acc, tokens) = figures["base"], figures["lead"]
+        assert lead["token_reduction"] == pytest.approx(token_reduction(tokens, base_tokens))
+        assert lead["accuracy_change_pts"] == pytest.approx(100 * (acc - base_acc))
+        assert lead["aes"] == pytest.approx(aes(tokens, acc, base_tokens, base_acc, 1.0, 3.0, 5.0))
+    orphan = [reason for reason in result.excluded if "lead[model.hidden_size=64]" in reason]
+    assert len(orphan) == 1 and "no base run with the same model" in orphan[0]
+    assert "model.hidden_size=64 (base 32)" in orphan[0] or "model.hidden_size=64 (base 48)" in orphan[0]
+
+
+def test_the_report_says_which_runs_it_left_out_and_why(tmp_path, monkeypatch):
+    import mlflow
+
+    from lenbench.report.runs import unfinished_runs
+    from lenbench.runs import liveness_tags
+
+    monkeypatch.chdir(tmp_path)
+    uri = f"sqlite:///{tmp_path / 'runs.db'}"
+    client = mlflow.MlflowClient(tracking_uri=uri)
+    experiment = client.create_experiment("lenbench")
+    for status in ("FINISHED", "FAILED"):
+        client.set_terminated(client.create_run(experiment).info.run_id, status=status)
+    assert unfinished_runs(uri) == f"1 runs of experiment 'lenbench' in {uri} are not FINISHED, left out: 1 FAILED"
+    alive = client.create_run(experiment, tags=liveness_tags()).info.run_id  # this very process
+    # this process's pid, but started at another time: the process that ran it is gone
+    dead = client.create_run(experiment, tags={**liveness_tags(), "pid_started": "0"}).info.run_id
+    note = unfinished_runs(uri)
+    assert note.startswith(f"3 runs of experiment 'lenbench' in {uri} are not FINISHED, left out: 1 FAILED, ")
+    assert f"1 RUNNING whose process is gone ({dead}: its process" in note and "lenbench.runs cleanup" in note
+    assert f"1 RUNNING, in progress or of unknown state ({alive})" in note

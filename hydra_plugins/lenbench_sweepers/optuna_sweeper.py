@@ -3,10 +3,16 @@
 Each trial is one `lenbench.run` job launched through the configured Hydra launcher (in-process,
 `hydra/launcher=local` or `slurm`); the job returns (accuracy, mean tokens) and the study gets the
 objectives named in `objectives`. The study lives in `storage` (any SQLAlchemy URL; sqlite by
-default), so re-running the same command resumes it: `n_trials` is the number of trials the study
-should hold, and only the missing ones run. A trial whose config is invalid, or whose job fails,
-is recorded as FAIL with the reason and the study goes on. Every trial's MLflow run carries the
-tags `study` and `trial`. The command ends by printing the Pareto-optimal trials.
+default), so re-running the same command resumes it: `n_trials` is the number of COMPLETE trials
+the study should reach, and only the missing ones run. A trial whose config is invalid, or whose
+job fails, is recorded as FAIL with the reason and the study goes on with a new trial (at most
+`max_failures` failures per command). While a trial runs, the sweeper records Optuna's heartbeat
+for it every `heartbeat_interval` seconds; a trial whose sweeper was killed (kill -9, a lost node)
+has no heartbeat for `grace_period` seconds: the next sweeper on the study fails it
+(`optuna.storages.fail_stale_trials`) and retries its params as a new trial
+(`RetryHeartbeatStaleTrialCallback`). Trials running under another live sweeper count as on their
+way; the command waits for them (up to a grace period without news). Every trial's MLflow run
+carries the tags `study` and `trial`. The command ends by printing the Pareto-optimal trials.
 
 Search space (`hydra.sweeper.params` or the command line), in Hydra's sweep syntax:
 `interval(a, b)` (float), `tag(int, interval(a, b))`, `tag(log, interval(a, b))`, `range(a, b[, step])`,
@@ -17,7 +23,10 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Sequence
+import time
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +38,8 @@ from hydra.core.utils import JobStatus
 from hydra.plugins.sweeper import Sweeper
 from omegaconf import DictConfig, OmegaConf
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
+from optuna.storages import RetryHeartbeatStaleTrialCallback, fail_stale_trials
+from optuna.storages._heartbeat import get_heartbeat_thread
 from optuna.trial import TrialState
 
 from lenbench.store_lock import sqlite_path, store_setup_lock
@@ -133,6 +144,9 @@ class OptunaSweeper(Sweeper):
         sampler: str = "tpe",
         seed: int = 0,
         params: dict[str, str] | None = None,
+        max_failures: int | None = None,
+        heartbeat_interval: int = 30,
+        grace_period: int = 90,
     ) -> None:
         super().__init__()
         self.study_name = study_name
@@ -144,6 +158,9 @@ class OptunaSweeper(Sweeper):
         self.sampler_name = sampler
         self.seed = seed
         self.params = dict(params or {})
+        self.max_failures = n_trials if max_failures is None else max_failures
+        self.heartbeat_interval = heartbeat_interval
+        self.grace_period = grace_period
         self.config: DictConfig | None = None
         self.hydra_context = None
         self.launcher = None
@@ -177,6 +194,15 @@ class OptunaSweeper(Sweeper):
             raise SweepError(
                 f"lenbench: {where}.directions={self.directions} must give one of {', '.join(DIRECTIONS)} "
                 f"per objective ({', '.join(self.objectives)})"
+            )
+        for name in ("max_failures", "heartbeat_interval", "grace_period"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise SweepError(f"lenbench: {where}.{name}={value!r} is out of range; allowed: an integer >= 1")
+        if self.grace_period <= self.heartbeat_interval:
+            raise SweepError(
+                f"lenbench: {where}.grace_period={self.grace_period} must be longer than "
+                f"{where}.heartbeat_interval={self.heartbeat_interval} (a live trial would look dead)"
             )
         if self.sampler_name not in SAMPLERS:
             raise SweepError(
@@ -213,8 +239,11 @@ class OptunaSweeper(Sweeper):
 
     def _open_study(self) -> optuna.Study:
         engine = {"connect_args": {"timeout": 120}} if sqlite_path(self.storage) else {}
-        with store_setup_lock(self.storage):
-            storage = optuna.storages.RDBStorage(self.storage, engine_kwargs=engine)
+        with store_setup_lock(self.storage), _known_experimental():
+            storage = optuna.storages.RDBStorage(
+                self.storage, engine_kwargs=engine, heartbeat_interval=self.heartbeat_interval,
+                grace_period=self.grace_period, heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(),
+            )
             study = optuna.create_study(
                 study_name=self.study_name, storage=storage, directions=self.directions, load_if_exists=True
             )
@@ -237,10 +266,29 @@ class OptunaSweeper(Sweeper):
         sweep_dir = Path(self.config.hydra.sweep.dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
-        returns = []
-        while (remaining := self.n_trials - len(study.get_trials(deepcopy=False))) > 0:
-            trials = [study.ask(space) for _ in range(min(self.n_jobs, remaining))]
-            returns.append(self._run_batch(study, trials, fixed))
+        returns, failures, waiting_since, last_seen = [], 0, None, None
+        while failures < self.max_failures:
+            self._fail_stale(study)
+            complete, running = _count(study, TrialState.COMPLETE), _count(study, TrialState.RUNNING)
+            if complete >= self.n_trials:
+                break
+            if (free := self.n_trials - complete - running) > 0:
+                trials = [self._ask(study, space) for _ in range(min(self.n_jobs, free))]
+                results = self._run_batch(study, trials, fixed)
+                failures += len(trials) - sum(r.status == JobStatus.COMPLETED for r in results)
+                returns.append(results)
+                continue
+            if (complete, running) != last_seen:  # the other trials run elsewhere: wait while there is news
+                waiting_since, last_seen = time.monotonic(), (complete, running)
+                print(f"[lenbench] {running} trial(s) of study '{self.study_name}' run elsewhere; waiting for them")
+            if time.monotonic() - waiting_since > self.grace_period + self.heartbeat_interval:
+                print(f"[lenbench] no news of the {running} running trial(s) for {self.grace_period} s; stopping "
+                      "(trials without a heartbeat, from an older sweeper, are never failed automatically)")
+                break
+            time.sleep(self.heartbeat_interval)
+        if failures >= self.max_failures:
+            print(f"[lenbench] {failures} trials failed in this command (hydra.sweeper.max_failures="
+                  f"{self.max_failures}); stopping")
         print(f"[lenbench] study '{self.study_name}' holds {len(study.trials)} trials "
               f"({_count(study, TrialState.COMPLETE)} complete, {_count(study, TrialState.FAIL)} failed, "
               f"{_count(study, TrialState.RUNNING)} running); this run added {len(study.trials) - before}.")
@@ -264,7 +312,10 @@ class OptunaSweeper(Sweeper):
             launched.append(trial)
         if not jobs:
             return []
-        results = self.launcher.launch(jobs, initial_job_idx=launched[0].number)
+        with ExitStack() as beating:  # Optuna's heartbeat of each trial, while its job runs
+            for trial in launched:
+                beating.enter_context(get_heartbeat_thread(trial._trial_id, study._storage))
+            results = self.launcher.launch(jobs, initial_job_idx=launched[0].number)
         for trial, result in zip(launched, results, strict=True):
             if result.status != JobStatus.COMPLETED:
                 self._fail(study, trial, f"job failed: {result._return_value!r}")
@@ -273,6 +324,24 @@ class OptunaSweeper(Sweeper):
             study.tell(trial, [float(returned[name]) for name in self.objectives])
             log.info(f"trial {trial.number}: " + ", ".join(f"{n}={returned[n]:.4g}" for n in self.objectives))
         return results
+
+    @staticmethod
+    def _ask(study: optuna.Study, space: dict[str, BaseDistribution]) -> optuna.Trial:
+        """A new trial (or a queued retry), with a first heartbeat at once: killed before its job starts,
+        it is still found stale."""
+        trial = study.ask(space)
+        study._storage.record_heartbeat(trial._trial_id)
+        return trial
+
+    def _fail_stale(self, study: optuna.Study) -> None:
+        """Fail the trials whose sweeper died (no heartbeat for grace_period s); each is retried."""
+        running = {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
+        with _known_experimental():
+            fail_stale_trials(study)
+        for trial in study.get_trials(deepcopy=False, states=(TrialState.FAIL,)):
+            if trial.number in running:
+                print(f"[lenbench] trial {trial.number} FAILED: no heartbeat for {self.grace_period} s (its "
+                      "sweeper was killed); its params are queued to run again")
 
     def _fail(self, study: optuna.Study, trial: optuna.Trial, reason: str) -> None:
         trial.set_user_attr("error", reason[:2000])
@@ -293,6 +362,14 @@ class OptunaSweeper(Sweeper):
                               "pareto": front}),
             sweep_dir / "optimization_results.yaml",
         )
+
+
+@contextmanager
+def _known_experimental() -> Iterator[None]:
+    """Optuna marks its heartbeat API experimental (since 2.8 and 2.9): not said on every call."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        yield
 
 
 def _count(study: optuna.Study, state: TrialState) -> int:

@@ -25,7 +25,7 @@ def log_report(uri: str, experiment: str, out: Path, table) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from lenbench.report.runs import load_runs
+    from lenbench.report.runs import load_runs, unfinished_runs
     from lenbench.report.tables import compare, reason_counts
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -48,6 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         methods = sorted(set(args.methods) | {"base"}) if args.methods else None
         result = compare(load_runs(args.uri, args.experiment, methods, args.dataset, args.sweep), *args.aes)
+        result.excluded.extend(note for uri in args.uri if (note := unfinished_runs(uri, args.experiment)))
     except ConfigError as error:
         print(f"lenbench report: {error}", file=sys.stderr)
         return 2

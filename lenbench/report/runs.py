@@ -1,4 +1,4 @@
-"""Read finished lenbench runs from an MLflow store into one pandas frame."""
+"""Read finished lenbench runs from an MLflow store into one pandas frame; say what was left out."""
 
 from __future__ import annotations
 
@@ -42,6 +42,32 @@ def _finished_runs(uri: str, experiment: str) -> pd.DataFrame:
         raise ConfigError(f"no MLflow experiment {experiment!r} in the store {uri}")
     runs = mlflow.search_runs(experiment_names=[experiment], filter_string="attributes.status = 'FINISHED'")
     if runs.empty:
-        raise ConfigError(f"no finished runs in experiment {experiment!r} of the store {uri}")
+        others = unfinished_runs(uri, experiment)
+        raise ConfigError(f"no finished runs in experiment {experiment!r} of the store {uri}"
+                          + (f"; {others}" if others else ""))
     runs["tags.store"] = uri
     return runs
+
+
+def unfinished_runs(uri: str, experiment: str = "lenbench") -> str | None:
+    """What the report leaves out of a store for not being FINISHED, with the why of each RUNNING run
+    (in progress, or its process is gone: `python -m lenbench.runs cleanup` ends it); None if nothing."""
+    import mlflow
+
+    from lenbench.runs import running_runs
+
+    mlflow.set_tracking_uri(uri)
+    others = mlflow.search_runs(experiment_names=[experiment], filter_string="attributes.status != 'FINISHED'")
+    if others.empty:
+        return None
+    counts = others["status"].value_counts()
+    parts = [f"{counts[status]} {status}" for status in sorted(counts.index) if status != "RUNNING"]
+    running = running_runs(uri, experiment)
+    dead = [run for run in running if run.dead]
+    if dead:
+        parts.append(f"{len(dead)} RUNNING whose process is gone ({'; '.join(f'{r.run_id}: {r.dead}' for r in dead)}; "
+                     f"`python -m lenbench.runs cleanup --uri {uri}` ends them KILLED)")
+    if len(running) > len(dead):
+        parts.append(f"{len(running) - len(dead)} RUNNING, in progress or of unknown state "
+                     f"({', '.join(r.run_id for r in running if not r.dead)})")
+    return f"{len(others)} runs of experiment {experiment!r} in {uri} are not FINISHED, left out: {', '.join(parts)}"

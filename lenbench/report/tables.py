@@ -1,9 +1,11 @@
 """Comparison tables from a frame of runs (one row per run, MLflow's `search_runs` columns).
 
-A configuration is a method with its `method.*` settings (and dataset and eval set); its seeds are
-aggregated as mean and a 95% t confidence interval. Each configuration is compared with the `base`
-configuration evaluated on the same eval set (same `eval_hash` tag): runs on an eval set without a
-base run are excluded, and the exclusion is reported, never silently mixed.
+A configuration is every resolved setting of a run (its `params.*`) but the seed, the tracking
+fields and the cache directory (`NOT_SETTINGS`), plus its eval set (`eval_hash` tag); a method that
+does not train (`base`) is not told apart by trainer settings. Its seeds are aggregated as mean and
+a 95% t confidence interval. Each configuration is compared with the `base` configuration of the
+same model, dataset and eval settings (`BASE_SETTINGS`) on the same eval set: runs without such a
+base are excluded, and the exclusion is reported with the settings that differ, never silently mixed.
 """
 
 from __future__ import annotations
@@ -14,22 +16,68 @@ import pandas as pd
 from scipy import stats
 
 from lenbench.errors import ConfigError
+from lenbench.methods import METHODS
 from lenbench.metrics import aes, token_reduction
 
 ACCURACY, TOKENS = "metrics.eval/accuracy", "metrics.eval/tokens_mean"
 REQUIRED = (ACCURACY, TOKENS, "tags.method", "tags.eval_hash", "tags.seed")
+NOT_SETTINGS = ("params.seed", "params.tracking.", "params.model.cache_dir")
+"""Params that do not make a configuration: the seed, where the run is recorded, where files are cached."""
+BASE_SETTINGS = ("params.model.", "params.dataset.", "params.eval.")
+"""What a configuration shares with its base: the model, the data and the evaluation (not trainer, method)."""
+LABEL_ORDER = ("params.model.", "params.dataset.", "params.eval.", "params.trainer.", "params.")
+"""Which settings a label names first when it takes more than the method knobs to tell configurations apart."""
+
+
+def settings(runs: pd.DataFrame, method: str) -> list[str]:
+    """The params columns that make a configuration of `method` (sorted)."""
+    trains = METHODS[method].trains if method in METHODS else True
+    return sorted(c for c in runs.columns if c.startswith("params.") and not c.startswith(NOT_SETTINGS)
+                  and (trains or not c.startswith("params.trainer.")))
+
+
+def _joined(runs: pd.DataFrame, columns: list[str]) -> pd.Series:
+    return runs[columns].map(str).agg("\x1f".join, axis=1) if columns else pd.Series("", index=runs.index)
+
+
+def config_keys(runs: pd.DataFrame) -> pd.Series:
+    """One string per run, equal for the runs of one configuration (its seeds)."""
+    keys = pd.Series("", index=runs.index, dtype=object)
+    for method, rows in runs.groupby("tags.method"):
+        keys[rows.index] = _joined(rows, ["tags.method", "tags.eval_hash", *settings(rows, method)])
+    return keys
+
+
+def base_keys(runs: pd.DataFrame) -> pd.Series:
+    """One string per run, equal for the runs that share a base: eval set, model, dataset, eval settings."""
+    columns = [c for c in runs.columns if c.startswith(BASE_SETTINGS) and not c.startswith(NOT_SETTINGS)]
+    return _joined(runs, ["tags.eval_hash", *sorted(columns)])
 
 
 def config_labels(runs: pd.DataFrame) -> pd.Series:
-    """`method[knob=value,...]` naming the method settings that vary among that method's runs."""
+    """`method[knob=value,...]` naming the method settings that vary among that method's runs, then as
+    few other settings (`model.hidden_size=32`) as it takes to give each configuration its own label."""
+    keys = config_keys(runs)
     labels = pd.Series(runs["tags.method"], index=runs.index, dtype=object)
     for method, rows in runs.groupby("tags.method"):
         knobs = [c for c in rows.columns if c.startswith("params.method.") and c != "params.method.name"
                  and rows[c].nunique(dropna=True) > 1]
+        shown = sorted(knobs)
+        others = [c for c in settings(rows, method) if not c.startswith("params.method.")] + ["tags.eval_hash"]
+        others.sort(key=lambda c: next(i for i, prefix in enumerate((*LABEL_ORDER, "")) if c.startswith(prefix)))
+        for column in others:
+            if (keys[rows.index].groupby(_joined(rows, shown)).nunique() <= 1).all():
+                break  # every configuration of the method has its own label
+            if (rows[column].map(str).groupby(_joined(rows, shown)).nunique() > 1).any():
+                shown.append(column)
         for index, row in rows.iterrows():
-            parts = [f"{c.removeprefix('params.method.')}={row[c]}" for c in sorted(knobs)]
+            parts = [f"{_short(c)}={row[c]}" for c in shown]
             labels[index] = f"{method}[{','.join(parts)}]" if parts else method
     return labels
+
+
+def _short(column: str) -> str:
+    return column.removeprefix("params.method.").removeprefix("params.").removeprefix("tags.")
 
 
 def mean_ci(values: pd.Series) -> tuple[float, float]:
@@ -73,6 +121,7 @@ def compare(runs: pd.DataFrame, aes_a: float = 1.0, aes_b: float = 3.0, aes_g: f
         excluded.append(f"run {row.get('run_id', '?')} ({row['tags.method']}): no eval/accuracy or eval/tokens_mean")
     runs = runs.drop(incomplete.index).copy()
     runs["config"] = config_labels(runs)
+    runs["base_key"] = base_keys(runs)
     order = runs.sort_values("start_time").index if "start_time" in runs else runs.index
     repeated = runs.loc[order].duplicated(["tags.eval_hash", "config", "tags.seed"], keep="last")
     for index in repeated[repeated].index:
@@ -80,35 +129,49 @@ def compare(runs: pd.DataFrame, aes_a: float = 1.0, aes_b: float = 3.0, aes_g: f
                         f"{runs.loc[index, 'tags.seed']}): an earlier run of a configuration and seed run again; "
                         "the latest counts")
     runs = runs.drop(repeated[repeated].index)
-    with_base = set(runs.loc[runs["tags.method"] == "base", "tags.eval_hash"])
-    if not with_base:
+    bases = runs[runs["tags.method"] == "base"]
+    if bases.empty:
         raise ConfigError("no `base` run among the selected runs: token reduction and accuracy change are "
                           "measured against method=base on the same eval set; run it first")
-    for eval_hash, rows in runs[~runs["tags.eval_hash"].isin(with_base)].groupby("tags.eval_hash"):
-        excluded.append(f"{len(rows)} runs on eval set {eval_hash} ({', '.join(sorted(set(rows['config'])))}): "
-                        "no base run on that eval set")
-    runs = runs[runs["tags.eval_hash"].isin(with_base)]
+    orphans = runs[~runs["base_key"].isin(set(bases["base_key"]))]
+    for _, rows in orphans.groupby("base_key"):
+        excluded.append(f"{len(rows)} runs of {', '.join(sorted(set(rows['config'])))} (eval set "
+                        f"{rows['tags.eval_hash'].iloc[0]}): no base run with the same model, dataset and eval "
+                        f"settings{_closest_base(rows.iloc[0], bases)}")
+    runs = runs.drop(orphans.index)
 
     rows = []
-    for (eval_hash, config), group in runs.groupby(["tags.eval_hash", "config"], sort=False):
+    for config, group in runs.groupby("config", sort=False):
         accuracy, accuracy_ci = mean_ci(group[ACCURACY])
         tokens, tokens_ci = mean_ci(group[TOKENS])
-        row = {"config": config, "method": group["tags.method"].iloc[0], "eval_hash": eval_hash,
-               "seeds": len(group), "accuracy": accuracy, "accuracy_ci95": accuracy_ci,
-               "tokens": tokens, "tokens_ci95": tokens_ci}
+        row = {"config": config, "method": group["tags.method"].iloc[0], "eval_hash": group["tags.eval_hash"].iloc[0],
+               "base_key": group["base_key"].iloc[0], "seeds": len(group), "accuracy": accuracy,
+               "accuracy_ci95": accuracy_ci, "tokens": tokens, "tokens_ci95": tokens_ci}
         if "metrics.eval/oracle_ratio" in group:
             row["oracle_ratio"] = group["metrics.eval/oracle_ratio"].mean()
         rows.append(row)
     table = pd.DataFrame(rows)
-    for _, group in table.groupby("eval_hash"):
+    for _, group in table.groupby("base_key", sort=False):
         base = group[group["method"] == "base"].iloc[0]
+        table.loc[group.index, "base"] = base["config"]
         for index, row in group.iterrows():
             table.loc[index, "token_reduction"] = token_reduction(row["tokens"], base["tokens"])
             table.loc[index, "accuracy_change_pts"] = 100 * (row["accuracy"] - base["accuracy"])
             table.loc[index, "aes"] = aes(row["tokens"], row["accuracy"], base["tokens"], base["accuracy"],
                                           aes_a, aes_b, aes_g)
         table.loc[group.index, "pareto"] = pareto_optimal(group["accuracy"], group["tokens"])
-    return Comparison(table, _by_difficulty(runs), excluded, runs)
+    return Comparison(table.drop(columns="base_key"), _by_difficulty(runs), excluded, runs.drop(columns="base_key"))
+
+
+def _closest_base(run: pd.Series, bases: pd.DataFrame, shown: int = 4) -> str:
+    """` (closest base: config; it differs in a=1 (base 2), ...)` for a run that has no base."""
+    columns = [c for c in bases.columns if c.startswith(BASE_SETTINGS) and not c.startswith(NOT_SETTINGS)]
+    columns.append("tags.eval_hash")
+    differs = {index: [c for c in columns if str(base[c]) != str(run.get(c))] for index, base in bases.iterrows()}
+    index = min(differs, key=lambda i: len(differs[i]))
+    parts = [f"{_short(c)}={run.get(c)} (base {bases.at[index, c]})" for c in differs[index][:shown]]
+    more = f" and {len(differs[index]) - shown} more" if len(differs[index]) > shown else ""
+    return f" (closest base: {bases.at[index, 'config']}; it differs in {', '.join(parts)}{more})"
 
 
 def reason_counts(samples: pd.DataFrame) -> pd.DataFrame:
