@@ -31,11 +31,10 @@ from lenbench.config import DataFileConfig, DatasetConfig
 from lenbench.data.testbed import TaskData
 from lenbench.errors import ConfigError
 from lenbench.grading import Grader
+from lenbench.testbed.arith import DEV_HASH_MODULUS, stable_hash
 
 logger = logging.getLogger(__name__)
 
-# dataset.eval_split=dev: about 1 in DEV_ID_MODULUS train rows form the dev split.
-DEV_ID_MODULUS = 8
 FORMAT_BY_SUFFIX = {".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet", ".pq": "parquet"}
 FEATURES = Features(
     {
@@ -278,9 +277,9 @@ def digest(problems: list[dict]) -> str:
 
 
 def is_dev_id(problem_id: str) -> bool:
-    """Stable dev split of a train file: a row is dev iff the hash of its problem id says so."""
-    value = int.from_bytes(hashlib.blake2b(problem_id.encode(), digest_size=8).digest(), "big")
-    return value % DEV_ID_MODULUS == 0
+    """Stable dev split of a train file: a row is dev iff the hash of its problem id says so (about 1
+    in DEV_HASH_MODULUS rows, the testbed's dev share)."""
+    return stable_hash(problem_id) % DEV_HASH_MODULUS == 0
 
 
 def to_dataset(problems: list[dict]) -> Dataset:
@@ -299,7 +298,7 @@ def load_file_dataset(cfg: DatasetConfig) -> TaskData:
         train_rows = [row for row in train_rows if not is_dev_id(row["problem_id"])]
         if not eval_rows or not train_rows:
             raise ConfigError(f"dataset.eval_split=dev: the train file {cfg.train.path!r} has {len(eval_rows)} dev and "
-                              f"{len(train_rows)} other rows; both must be non-empty (about 1 in {DEV_ID_MODULUS} "
+                              f"{len(train_rows)} other rows; both must be non-empty (about 1 in {DEV_HASH_MODULUS} "
                               "rows are dev), or use dataset.eval_split=held_out")
     return TaskData(
         to_dataset(train_rows),

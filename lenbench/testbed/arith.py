@@ -139,33 +139,39 @@ def plan_words(n_tokens: int) -> list[str]:
     return [*PLAN_PREFIX, str(n_tokens), *PLAN_SUFFIX]
 
 
-def _problem_hash(problem: Problem) -> int:
-    return int.from_bytes(hashlib.blake2b(problem.key.encode(), digest_size=8).digest(), "big")
+def stable_hash(text: str) -> int:
+    """A hash of `text` that is the same on every machine and Python run (splits are made of it)."""
+    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "big")
+
+
+def split_side(problem: Problem) -> str:
+    """The side a problem falls on: eval (held out, 1 in EVAL_HASH_MODULUS), dev (1 in DEV_HASH_MODULUS
+    of the rest) or rest; a function of the problem's hash only."""
+    value = stable_hash(problem.key)
+    if value % EVAL_HASH_MODULUS == 0:
+        return "eval"
+    return "dev" if (value // EVAL_HASH_MODULUS) % DEV_HASH_MODULUS == 0 else "rest"
 
 
 def is_eval_problem(problem: Problem) -> bool:
     """Stable split: a problem belongs to the evaluation side iff its hash says so."""
-    return _problem_hash(problem) % EVAL_HASH_MODULUS == 0
+    return split_side(problem) == "eval"
 
 
 def is_dev_problem(problem: Problem) -> bool:
     """Stable dev split: a train-side problem is a dev problem iff the rest of its hash says so
     (about 1 in DEV_HASH_MODULUS of the train side; never an eval problem)."""
-    value = _problem_hash(problem)
-    return value % EVAL_HASH_MODULUS != 0 and (value // EVAL_HASH_MODULUS) % DEV_HASH_MODULUS == 0
+    return split_side(problem) == "dev"
 
 
 def in_split(problem: Problem, split: str) -> bool:
     """Whether `problem` belongs to `split` (one of SPLITS)."""
-    if split == "eval":
-        return is_eval_problem(problem)
-    if split == "dev":
-        return is_dev_problem(problem)
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
+    side = split_side(problem)
     if split == "train":
-        return not is_eval_problem(problem)
-    if split == "train_minus_dev":
-        return not is_eval_problem(problem) and not is_dev_problem(problem)
-    raise ValueError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
+        return side != "eval"
+    return side == ("rest" if split == "train_minus_dev" else split)
 
 
 def operand_ranges(value: int, value_max: int, operand_max: int) -> list[tuple[str, range]]:
