@@ -50,14 +50,15 @@ def _trainer(run, out: Path):
 
 @pytest.mark.parametrize("method", ["grpo", "lead"])
 def test_resume_reproduces_the_uninterrupted_weights_across_epochs(compose, tmp_path, method):
-    run = load_run_config(compose(*SHIPPED, f"method={method}", "trainer.max_steps=4"))
+    run = load_run_config(compose(*SHIPPED, f"method={method}", "trainer.max_steps=5"))
     epoch = steps_per_epoch(run)
     assert 1 < epoch < run.trainer.max_steps - 1  # a checkpoint before and one after the first epoch boundary
+    assert run.trainer.max_steps % epoch  # the last checkpoint in the middle of an epoch
     full, start = _trainer(run, tmp_path / "full")
     full.train()
     final = list(full.model.parameters())
     assert any(not torch.equal(a, b) for a, b in zip(start, final, strict=True))  # it learned something
-    for step in (epoch - 1, epoch + 1):
+    for step in (epoch - 1, epoch + 1, run.trainer.max_steps):  # the last: nothing left to train
         resumed, _ = _trainer(run, tmp_path / f"from{step}")
         resumed.train(resume_from_checkpoint=str(tmp_path / "full" / f"checkpoint-{step}"))
         assert resumed.state.global_step == run.trainer.max_steps

@@ -81,8 +81,15 @@ class LenbenchGRPOTrainer(GRPOTrainer):
         self._train_sampler = super()._get_train_sampler(dataset)
         return self._train_sampler
 
-    def _init_training_state(self, *args, **kwargs):
-        epochs_trained, steps_trained_in_current_epoch = super()._init_training_state(*args, **kwargs)
+    def _init_training_state(self, max_steps, num_update_steps_per_epoch, num_train_epochs, resume_from_checkpoint,
+                             trial):
+        epochs_trained, steps_trained_in_current_epoch = super()._init_training_state(
+            max_steps, num_update_steps_per_epoch, num_train_epochs, resume_from_checkpoint, trial
+        )
+        if self.state.global_step >= max_steps:
+            # a checkpoint of the last step (a job killed in evaluation, or LAPO's stage 1 done): transformers
+            # would still run its epoch loop and train one step more; no epoch left to run trains none
+            return num_train_epochs, 0
         sampler = getattr(self, "_train_sampler", None)  # None: an iterable dataset, no sampler
         if epochs_trained and sampler is not None:
             fast_forward(sampler, epochs_trained)
