@@ -329,7 +329,8 @@ class OptunaSweeper(Sweeper):
     def _ask(study: optuna.Study, space: dict[str, BaseDistribution]) -> optuna.Trial:
         """A new trial (or a queued retry), with a first heartbeat at once: killed before its job starts,
         it is still found stale."""
-        trial = study.ask(space)
+        with _known_experimental():
+            trial = study.ask(space)
         study._storage.record_heartbeat(trial._trial_id)
         return trial
 
@@ -366,9 +367,12 @@ class OptunaSweeper(Sweeper):
 
 @contextmanager
 def _known_experimental() -> Iterator[None]:
-    """Optuna marks its heartbeat API experimental (since 2.8 and 2.9): not said on every call."""
+    """Optuna marks its heartbeat API experimental (since 2.8 and 2.9), and warns on every `ask` that its
+    heartbeat is meant for Study.optimize (this sweeper runs the heartbeat thread itself, while a trial's
+    job runs): neither is said on every call."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used with Study.optimize")
         yield
 
 
