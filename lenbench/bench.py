@@ -71,7 +71,8 @@ def main(argv: list[str] | None = None) -> None:
     import torch
 
     from lenbench.data import load_task_data
-    from lenbench.evaluate import generate
+    from lenbench.eval.backend import Sampling
+    from lenbench.eval.transformers_backend import TransformersBackend
     from lenbench.models import check_model_source, policy_path
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -96,11 +97,9 @@ def main(argv: list[str] | None = None) -> None:
 
     prompts = list(data.eval["prompt"])[: args.eval_problems]
     started = time.perf_counter()
-    completions = generate(
-        model, tokenizer, prompts, num_samples=run.eval.samples_per_problem, do_sample=True,
-        temperature=run.eval.temperature, top_p=run.eval.top_p, max_new_tokens=run.eval_max_new_tokens,
-        batch_size=run.eval.batch_size, desc="bench: eval",
-    )
+    sampling = Sampling(run.eval.samples_per_problem, True, run.eval.temperature, run.eval.top_p,
+                        run.eval_max_new_tokens)
+    completions = TransformersBackend(model, tokenizer, run.eval.batch_size).generate(prompts, sampling, "bench: eval")
     eval_seconds = time.perf_counter() - started
     tokens = sum(c.tokens for row in completions for c in row)
 

@@ -92,7 +92,7 @@ def run_job(cfg: DictConfig) -> tuple[float, float]:
 
     from lenbench.data import load_task_data
     from lenbench.data.prompts import model_prompts
-    from lenbench.evaluate import evaluate
+    from lenbench.eval import evaluate
     from lenbench.tracking import log_eval, tracked_run
     from lenbench.train.recipes import recipe_for
 

@@ -5,7 +5,8 @@ import math
 import pandas as pd
 import pytest
 
-from lenbench.evaluate import completion_length, summarize
+from lenbench.eval.summary import summarize
+from lenbench.eval.transformers_backend import completion_length
 from lenbench.metrics import aes, oracle_ratio, pass_at_1, percentile, token_reduction, token_stats
 
 

@@ -120,7 +120,8 @@ def test_tiny_tokenizer_has_a_chat_template(tiny_dir):
 
 
 def test_tiny_model_generates_through_the_evaluation_path(tiny_dir, tiny_corpus):
-    from lenbench.evaluate import generate
+    from lenbench.eval.backend import Sampling
+    from lenbench.eval.transformers_backend import TransformersBackend
 
     model, tokenizer = load_model(tiny_dir, device="cpu")
     prompts = [
@@ -128,8 +129,7 @@ def test_tiny_model_generates_through_the_evaluation_path(tiny_dir, tiny_corpus)
         for q in problem_texts(tiny_corpus)[:3]
     ]
     torch.manual_seed(0)
-    rows = generate(model, tokenizer, prompts, num_samples=2, do_sample=True, temperature=1.0, top_p=1.0,
-                    max_new_tokens=6, batch_size=2, desc="test")
+    rows = TransformersBackend(model, tokenizer, batch_size=2).generate(prompts, Sampling(2, True, 1.0, 1.0, 6), "test")
     assert [len(row) for row in rows] == [2, 2, 2]
     assert all(1 <= c.tokens <= 6 and isinstance(c.text, str) for row in rows for c in row)
 
@@ -314,7 +314,7 @@ def test_vllm_evaluation_fails_with_the_extra_message_before_generating(tiny_dir
     from datasets import Dataset
 
     from lenbench.config import EvalConfig
-    from lenbench.evaluate import evaluate
+    from lenbench.eval import evaluate
 
     model, tokenizer = load_model(tiny_dir, device="cpu")
     data = Dataset.from_list([{"prompt": "1+1=", "problem_id": "p", "difficulty": 1, "answer": "2"}])
