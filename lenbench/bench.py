@@ -4,8 +4,8 @@
     python -m lenbench.bench --iapo [--steps N] [hydra overrides...]
 
 Composes the same config as `lenbench.run` (overrides apply), builds or reuses the base model,
-then times a short GRPO run (first step reported apart: it includes warm-up) and one sampled
-evaluation pass. `--iapo` instead times GRPO and IAPO with each estimator on the same config and
+then times a short GRPO run (TRL's own `step_time` per step; the first reported apart: it includes
+warm-up) and one sampled evaluation pass. `--iapo` instead times GRPO and IAPO with each estimator on the same config and
 prints each IAPO step time as a ratio to GRPO's. Prints figures; tracks nothing.
 """
 
@@ -15,6 +15,7 @@ import argparse
 import os
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -23,23 +24,24 @@ from lenbench.config import compose_run  # noqa: E402  (after the offline switch
 
 
 def _timed_training(run, data, path, hooks_for=None):
-    """A short GRPO run with the correctness reward (hooks optional): (seconds of each step, trained
-    model, tokenizer). The first step includes warm-up."""
+    """A short GRPO run with the correctness reward (hooks optional): (seconds of each step as TRL
+    logs them, `step_time`: generation, scoring and the backward passes of the step; trained model,
+    tokenizer). The first step includes warm-up."""
     import torch
 
     from lenbench.models import load_model
-    from lenbench.tracking import StepTimer
     from lenbench.train.grpo import build_trainer
     from lenbench.train.rewards import correctness_reward_func
 
+    run = replace(run, trainer=replace(run.trainer, logging_steps=1))  # one step_time per step
     model, tokenizer = load_model(path, run.model.dtype)
     model = model.to("cuda" if torch.cuda.is_available() else "cpu")
-    timer = StepTimer()
     with tempfile.TemporaryDirectory() as scratch:
         trainer = build_trainer(run, model, tokenizer, data.train, [correctness_reward_func(data.grader)],
-                                Path(scratch), callbacks=[timer], hooks=hooks_for(tokenizer) if hooks_for else None)
+                                Path(scratch), hooks=hooks_for(tokenizer) if hooks_for else None)
         trainer.train()
-    return timer.seconds, trainer.model, tokenizer
+    seconds = [entry["step_time"] for entry in trainer.state.log_history if "step_time" in entry]
+    return seconds, trainer.model, tokenizer
 
 
 def _steady(seconds: list[float]) -> list[float]:

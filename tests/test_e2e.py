@@ -29,7 +29,7 @@ def test_multirun_base_and_grpo_land_in_mlflow(cli, tmp_path):
         assert ("train/reward" in curves) == (method == "grpo")
         assert ("train/kl" in curves) == (method == "grpo")
     grpo_id = runs.run_id[runs["tags.method"] == "grpo"].item()
-    assert len(client.get_metric_history(grpo_id, "train/step_seconds")) == 2  # one point per step
+    assert len(client.get_metric_history(grpo_id, "train/step_time")) == 2  # TRL's, one point per step
 
 
 def test_crash_during_training_marks_run_failed(compose, tmp_path, monkeypatch):
