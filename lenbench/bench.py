@@ -5,8 +5,8 @@
 
 Composes the same config as `lenbench.run` (overrides apply), builds or reuses the base model,
 then times a short GRPO run (TRL's own `step_time` per step; the first reported apart: it includes
-warm-up) and one sampled evaluation pass. `--iapo` instead times GRPO and IAPO with each estimator on the same config and
-prints each IAPO step time as a ratio to GRPO's. Prints figures; tracks nothing.
+warm-up) and one sampled evaluation pass. `--iapo` instead times GRPO and IAPO with each estimator
+on the same config and prints each IAPO step time as a ratio to GRPO's. Prints figures; tracks nothing.
 """
 
 from __future__ import annotations
