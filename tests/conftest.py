@@ -11,6 +11,9 @@ os.environ["OMP_NUM_THREADS"] = "1"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 REPO = Path(__file__).resolve().parents[1]
+# subprocesses (`python -m lenbench.run` in a scratch directory, torchrun) import this checkout's lenbench,
+# not whichever one is installed in the environment
+os.environ["PYTHONPATH"] = os.pathsep.join([str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])])
 CONF = REPO / "conf"
 MATH500 = Path(os.environ.get("LENBENCH_BENCHMARKS", REPO.parent / "shared" / "data" / "benchmarks")) / "math500.json"
 
