@@ -48,8 +48,9 @@ def _steady(seconds: list[float]) -> list[float]:
     return seconds[1:] or seconds
 
 
-def iapo_ratios(overrides: list[str], steps: int) -> None:
-    """Print IAPO's steady seconds per step (each estimator) against GRPO's on the same config."""
+def iapo_ratios(overrides: list[str], steps: int) -> tuple[list[float], dict[str, float]]:
+    """GRPO's steady seconds per step, and IAPO's mean steady seconds per step with each estimator,
+    on the same config."""
     from lenbench.data import load_task_data
     from lenbench.methods.iapo import ESTIMATORS
     from lenbench.models import check_model_source, policy_path
@@ -60,13 +61,12 @@ def iapo_ratios(overrides: list[str], steps: int) -> None:
     check_model_source(grpo)
     data, path = load_task_data(grpo.dataset), policy_path(grpo)
     reference = _steady(_timed_training(grpo, data, path)[0])
-    grpo_mean = sum(reference) / len(reference)
-    print(f"grpo: {grpo_mean:.2f} s/step ({len(reference)} steady steps)")
+    iapo = {}
     for estimator in ESTIMATORS:
         run = compose_run([*base, "method=iapo", f"method.estimator={estimator}"])
         seconds = _steady(_timed_training(run, data, path, lambda tok, m=run.method: IAPOHooks(m, tok))[0])
-        mean = sum(seconds) / len(seconds)
-        print(f"iapo {estimator}: {mean:.2f} s/step = {mean / grpo_mean:.2f}x grpo")
+        iapo[estimator] = sum(seconds) / len(seconds)
+    return reference, iapo
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -84,7 +84,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("overrides", nargs="*", help="Hydra overrides, as for lenbench.run")
     args = parser.parse_args(argv)
     if args.iapo:
-        iapo_ratios(args.overrides, args.steps)
+        reference, iapo = iapo_ratios(args.overrides, args.steps)
+        grpo_mean = sum(reference) / len(reference)
+        print(f"grpo: {grpo_mean:.2f} s/step ({len(reference)} steady steps)")
+        for estimator, mean in iapo.items():
+            print(f"iapo {estimator}: {mean:.2f} s/step = {mean / grpo_mean:.2f}x grpo")
         return
 
     run = compose_run([*args.overrides, f"trainer.max_steps={args.steps}"])

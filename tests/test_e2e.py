@@ -11,6 +11,8 @@ def test_multirun_base_and_grpo_land_in_mlflow(cli, tmp_path):
     result = cli("-m", "+experiment=micro", "method=base,grpo", "trainer.beta=0.01")
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.count("MLflow run") == 2  # each job says where its run went
+    job_logs = [path.read_text() for path in tmp_path.glob("multirun/*/*/*/run.log")]
+    assert len(job_logs) == 2 and all("pass@1=" in text for text in job_logs)  # and in its Hydra job log
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
     runs = mlflow.search_runs(experiment_names=["lenbench"])
     assert sorted(runs["tags.method"]) == ["base", "grpo"]

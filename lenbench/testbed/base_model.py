@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import shutil
 import tempfile
 import time
@@ -29,6 +30,7 @@ from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 from lenbench.config import DatasetConfig, ModelConfig
 from lenbench.errors import ConfigError
 
+log = logging.getLogger(__name__)
 MARKER = "lenbench_base.json"
 FORMAT_VERSION = 2
 # Settings that do not change the base model (RL data sizes, where the cache lives, dtype at load).
@@ -128,10 +130,10 @@ def build(dataset: DatasetConfig, model: ModelConfig, target: Path) -> None:
     network = new_model(model, len(tokenizer), tokenizer)
     traces = sft_dataset(dataset, model.sft_examples, model.plan_fraction, model.sft_seed)
     params = sum(p.numel() for p in network.parameters())
-    print(f"[lenbench] building testbed base model ({params / 1e6:.2f}M params, {len(traces)} traces) -> {target}")
+    log.info("building testbed base model (%.2fM params, %d traces) -> %s", params / 1e6, len(traces), target)
     start = time.perf_counter()
     for path in remove_stale_scratch(target):
-        print(f"[lenbench] removed {path}, left by an interrupted build")
+        log.info("removed %s, left by an interrupted build", path)
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=scratch_prefix(target)) as scratch:
         stage = Path(scratch) / "model"
         metrics = train_sft(
@@ -159,7 +161,7 @@ def build(dataset: DatasetConfig, model: ModelConfig, target: Path) -> None:
         }
         (stage / MARKER).write_text(json.dumps(marker, indent=2))
         stage.rename(target)
-    print(f"[lenbench] base model built in {marker['build_seconds']} s")
+    log.info("base model built in %s s", marker["build_seconds"])
 
 
 def ensure_base_model(dataset: DatasetConfig, model: ModelConfig) -> Path:
