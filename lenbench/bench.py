@@ -12,15 +12,12 @@ on the same config and prints each IAPO step time as a ratio to GRPO's. Prints f
 from __future__ import annotations
 
 import argparse
-import os
 import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-
-from lenbench.config import compose_run  # noqa: E402  (after the offline switch)
+from lenbench.config import compose_run
 
 
 def _timed_training(run, data, path, hooks_for=None):

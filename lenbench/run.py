@@ -9,7 +9,6 @@ Returns (accuracy, mean tokens) so sweepers can optimize it. Thin: it wires, it 
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import replace
 from pathlib import Path
 
@@ -23,7 +22,6 @@ from lenbench.config import RunConfig
 from lenbench.errors import ConfigError
 from lenbench.preflight import check_job, check_task_data
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never fetch weights or data from a hub
 log = logging.getLogger(__name__)  # Hydra's job log: the console and <job dir>/run.log
 
 

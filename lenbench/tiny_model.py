@@ -22,12 +22,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import time
 from pathlib import Path
-
-os.environ.setdefault("HF_HUB_OFFLINE", "1")  # everything here is local
 
 BOS, EOS, PAD = "<|bos|>", "<|eos|>", "<|pad|>"
 UNK = "<|unk|>"  # never produced by byte-level BPE; named so that no loader invents one outside the vocabulary
