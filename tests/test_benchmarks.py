@@ -10,8 +10,8 @@ import pytest
 
 from lenbench.config import DataFileConfig, DatasetConfig, FieldMapConfig, load_run_config
 from lenbench.data import load_task_data
-from lenbench.data.testbed import load_testbed
 from lenbench.errors import ConfigError
+from lenbench.testbed.data import load_testbed
 
 REPO = Path(__file__).resolve().parents[1]
 BENCH = Path(os.environ.get("LENBENCH_BENCHMARKS", REPO.parent / "shared" / "data" / "benchmarks")).resolve()

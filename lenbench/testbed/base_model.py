@@ -122,7 +122,7 @@ def remove_stale_scratch(target: Path) -> list[Path]:
 def build(dataset: DatasetConfig, model: ModelConfig, target: Path) -> None:
     """Train the base model for these settings from scratch into `target` (must not exist), holding
     its build lock (the shipped copy, which no job builds, excepted)."""
-    from lenbench.data.testbed import sft_dataset
+    from lenbench.testbed.data import sft_dataset
     from lenbench.testbed.tokenizer import build_tokenizer
     from lenbench.train.sft import train_sft
 
