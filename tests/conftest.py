@@ -74,9 +74,9 @@ def tiny_corpus(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_dir(tmp_path_factory, tiny_corpus) -> Path:
     """A tiny Qwen2 with a byte-level BPE tokenizer trained on MATH-500 problems (seconds)."""
-    from lenbench.tiny_model import build
+    from lenbench.model_builders import build_tiny_model
 
     out = tmp_path_factory.mktemp("tiny-qwen2")
-    build(tiny_corpus, out, vocab_size=1024, hidden=32, layers=2, heads=4, kv_heads=2, intermediate=64,
+    build_tiny_model(tiny_corpus, out, vocab_size=1024, hidden=32, layers=2, heads=4, kv_heads=2, intermediate=64,
           max_positions=512, seed=0)
     return out

@@ -17,8 +17,8 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from lenbench.config import load_run_config
 from lenbench.errors import ConfigError
+from lenbench.model_builders import build_tiny_model, problem_texts
 from lenbench.models import check_model_source, check_runtime, load_model, resolve_device
-from lenbench.tiny_model import build, problem_texts
 
 BENCHMARKS = Path(os.environ.get("LENBENCH_BENCHMARKS", Path(__file__).resolve().parents[2] / "shared" / "data"
                                  / "benchmarks")).resolve()
@@ -137,12 +137,12 @@ def test_tiny_model_generates_through_the_evaluation_path(tiny_dir, tiny_corpus)
 @pytest.mark.e2e
 def test_tiny_build_is_deterministic_and_builds_llama(tmp_path, tiny_corpus):
     sizes = {"vocab_size": 512, "hidden": 32, "layers": 1, "heads": 2, "kv_heads": 1, "intermediate": 64}
-    first = build(tiny_corpus, tmp_path / "a", seed=3, **sizes)
-    build(tiny_corpus, tmp_path / "b", seed=3, **sizes)
+    first = build_tiny_model(tiny_corpus, tmp_path / "a", seed=3, **sizes)
+    build_tiny_model(tiny_corpus, tmp_path / "b", seed=3, **sizes)
     for name in ("model.safetensors", "tokenizer.json", "config.json"):
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
     assert first["params"] > 0 and first["vocab_size"] <= 512 and first["texts"] == len(problem_texts(tiny_corpus))
-    build(tiny_corpus, tmp_path / "llama", arch="llama", **sizes)
+    build_tiny_model(tiny_corpus, tmp_path / "llama", arch="llama", **sizes)
     llama = AutoModelForCausalLM.from_pretrained(tmp_path / "llama", local_files_only=True)
     tokenizer = AutoTokenizer.from_pretrained(tmp_path / "llama", local_files_only=True)
     assert type(llama).__name__ == "LlamaForCausalLM" and len(tokenizer) == llama.config.vocab_size
@@ -157,14 +157,14 @@ def test_tiny_model_command_builds_from_the_training_parquet_and_benches(tmp_pat
 
     out = tmp_path / "tiny"
     built = subprocess.run(
-        [sys.executable, "-m", "lenbench.tiny_model", "--data", str(MATH_TRAIN), "--out", str(out)],
+        [sys.executable, "-m", "lenbench.bench", "--build-tiny", str(out), "--data", str(MATH_TRAIN)],
         capture_output=True, text=True, timeout=300,
     )
     assert built.returncode == 0, built.stderr[-2000:]
     assert f"wrote {out}: qwen2 model" in built.stdout and "vocab 4096" in built.stdout
     assert "8521 problems" in built.stdout
     bench = subprocess.run(
-        [sys.executable, "-m", "lenbench.tiny_model", "--bench", str(out), "--batch", "2", "--new-tokens", "8",
+        [sys.executable, "-m", "lenbench.bench", "--generate", str(out), "--batch", "2", "--new-tokens", "8",
          "--repeats", "1"],
         capture_output=True, text=True, timeout=300,
     )
