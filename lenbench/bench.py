@@ -1,53 +1,77 @@
-"""Benchmark: seconds per GRPO step and evaluation tokens/s on the default testbed.
+"""Benchmarks: seconds per GRPO step and evaluation tokens/s on the default testbed; generation
+tokens/s of a model directory; and the tiny real-architecture model they run on.
 
     python -m lenbench.bench [--steps N] [--eval-problems N] [hydra overrides...]
     python -m lenbench.bench --iapo [--steps N] [hydra overrides...]
+    python -m lenbench.bench --generate DIR [--batch 8 --new-tokens 64 --repeats 3 --threads N]
+    python -m lenbench.bench --build-tiny DIR --data ../shared/data/benchmarks/math_train_l3to5.parquet
+        [--arch qwen2|llama] [--vocab-size 4096] [--hidden 64 --layers 2 --heads 4 --kv-heads 2
+         --intermediate 256 --max-positions 2048] [--seed 0]
 
 Composes the same config as `lenbench.run` (overrides apply), builds or reuses the base model,
-then times a short GRPO run (first step reported apart: it includes warm-up) and one sampled
-evaluation pass. `--iapo` instead times GRPO and IAPO with each estimator on the same config and
-prints each IAPO step time as a ratio to GRPO's. Prints figures; tracks nothing.
+then times a short GRPO run (TRL's own `step_time` per step; the first reported apart: it includes
+warm-up) and one sampled evaluation pass. `--iapo` instead times GRPO and IAPO with each estimator
+on the same config and prints each IAPO step time as a ratio to GRPO's. `--generate`: tokens/s of
+the transformers generate path on a fixed batch (greedy, exactly --new-tokens tokens per row), on
+CPU and, when available, on CUDA; CPU figures depend on torch threads and on what else runs (two
+busy processes with 2 threads each on 2 cores run ~20x slower than 1 thread each). `--build-tiny`:
+the tiny model of lenbench.model_builders, for CPU checks of the real-model paths. Prints figures;
+tracks nothing.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
+import statistics
+import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
+from lenbench.config import compose_run
+from lenbench.errors import ConfigError
 
-from lenbench.config import compose_run  # noqa: E402  (after the offline switch)
+BENCH_QUESTIONS = (
+    "What is the sum of the first 10 positive integers?",
+    "Solve for $x$: $2x + 3 = 11$.",
+    "How many positive divisors does $36$ have?",
+    "Compute $\\frac{3}{4} + \\frac{5}{6}$.",
+    "What is the remainder when $2^{10}$ is divided by $7$?",
+    "Find the area of a circle of radius $3$.",
+    "Simplify $\\sqrt{50}$.",
+    "What is $15\\%$ of $80$?",
+)
 
 
 def _timed_training(run, data, path, hooks_for=None):
-    """A short GRPO run with the correctness reward (hooks optional): (seconds of each step, trained
-    model, tokenizer). The first step includes warm-up."""
+    """A short GRPO run with the correctness reward (hooks optional): (seconds of each step as TRL
+    logs them, `step_time`: generation, scoring and the backward passes of the step; trained model,
+    tokenizer). The first step includes warm-up."""
     import torch
 
     from lenbench.models import load_model
-    from lenbench.tracking import StepTimer
     from lenbench.train.grpo import build_trainer
     from lenbench.train.rewards import correctness_reward_func
 
+    run = replace(run, trainer=replace(run.trainer, logging_steps=1))  # one step_time per step
     model, tokenizer = load_model(path, run.model.dtype)
     model = model.to("cuda" if torch.cuda.is_available() else "cpu")
-    timer = StepTimer()
     with tempfile.TemporaryDirectory() as scratch:
         trainer = build_trainer(run, model, tokenizer, data.train, [correctness_reward_func(data.grader)],
-                                Path(scratch), callbacks=[timer], hooks=hooks_for(tokenizer) if hooks_for else None)
+                                Path(scratch), hooks=hooks_for(tokenizer) if hooks_for else None)
         trainer.train()
-    return timer.seconds, trainer.model, tokenizer
+    seconds = [entry["step_time"] for entry in trainer.state.log_history if "step_time" in entry]
+    return seconds, trainer.model, tokenizer
 
 
 def _steady(seconds: list[float]) -> list[float]:
     return seconds[1:] or seconds
 
 
-def iapo_ratios(overrides: list[str], steps: int) -> None:
-    """Print IAPO's steady seconds per step (each estimator) against GRPO's on the same config."""
+def iapo_ratios(overrides: list[str], steps: int) -> tuple[list[float], dict[str, float]]:
+    """GRPO's steady seconds per step, and IAPO's mean steady seconds per step with each estimator,
+    on the same config."""
     from lenbench.data import load_task_data
     from lenbench.methods.iapo import ESTIMATORS
     from lenbench.models import check_model_source, policy_path
@@ -58,31 +82,67 @@ def iapo_ratios(overrides: list[str], steps: int) -> None:
     check_model_source(grpo)
     data, path = load_task_data(grpo.dataset), policy_path(grpo)
     reference = _steady(_timed_training(grpo, data, path)[0])
-    grpo_mean = sum(reference) / len(reference)
-    print(f"grpo: {grpo_mean:.2f} s/step ({len(reference)} steady steps)")
+    iapo = {}
     for estimator in ESTIMATORS:
         run = compose_run([*base, "method=iapo", f"method.estimator={estimator}"])
         seconds = _steady(_timed_training(run, data, path, lambda tok, m=run.method: IAPOHooks(m, tok))[0])
-        mean = sum(seconds) / len(seconds)
-        print(f"iapo {estimator}: {mean:.2f} s/step = {mean / grpo_mean:.2f}x grpo")
+        iapo[estimator] = sum(seconds) / len(seconds)
+    return reference, iapo
 
 
-def main(argv: list[str] | None = None) -> None:
+def timed_generate(model, tokenizer, encoded, tokens: int) -> float:
+    """Seconds of one greedy generate call producing exactly `tokens` new tokens per row."""
+    import torch
+
+    cuda = model.device.type == "cuda"
+    if cuda:
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    with torch.no_grad():
+        model.generate(**encoded, do_sample=False, max_new_tokens=tokens, min_new_tokens=tokens,
+                       pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
+    if cuda:
+        torch.cuda.synchronize()
+    return time.perf_counter() - start
+
+
+def generation_throughput(model_dir: Path, *, batch: int = 8, new_tokens: int = 64, repeats: int = 3,
+                          devices: list[str] | None = None) -> list[dict]:
+    """tokens/s of greedy transformers generation, `batch` chat prompts x exactly `new_tokens` tokens
+    (EOS suppressed), median of `repeats` timed runs after a warm-up; per device (cpu, cuda if any)."""
+    import torch
+
+    from lenbench.data.prompts import chat_prompt
+    from lenbench.models import load_model
+
+    devices = devices or ["cpu", *(["cuda"] if torch.cuda.is_available() else [])]
+    results = []
+    for device in devices:
+        model, tokenizer = load_model(Path(model_dir), device=device)
+        model.eval()
+        prompts = [chat_prompt(tokenizer, BENCH_QUESTIONS[i % len(BENCH_QUESTIONS)]) for i in range(batch)]
+        encoded = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(device)
+        timed_generate(model, tokenizer, encoded, 4)  # warm-up
+        seconds = statistics.median(timed_generate(model, tokenizer, encoded, new_tokens) for _ in range(repeats))
+        results.append({
+            "device": device,
+            "threads": torch.get_num_threads() if device == "cpu" else None,
+            "batch": batch,
+            "prompt_tokens": int(encoded["input_ids"].shape[1]),
+            "new_tokens": new_tokens,
+            "seconds": seconds,
+            "tokens_per_s": batch * new_tokens / seconds,
+        })
+    return results
+
+
+def _print_grpo_and_eval(args) -> None:
     import torch
 
     from lenbench.data import load_task_data
-    from lenbench.evaluate import generate
+    from lenbench.eval.backend import Sampling
+    from lenbench.eval.transformers_backend import TransformersBackend
     from lenbench.models import check_model_source, policy_path
-
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--steps", type=int, default=6, help="GRPO steps to time (default 6)")
-    parser.add_argument("--eval-problems", type=int, default=100, help="eval problems to generate for (default 100)")
-    parser.add_argument("--iapo", action="store_true", help="time IAPO (each estimator) against GRPO instead")
-    parser.add_argument("overrides", nargs="*", help="Hydra overrides, as for lenbench.run")
-    args = parser.parse_args(argv)
-    if args.iapo:
-        iapo_ratios(args.overrides, args.steps)
-        return
 
     run = compose_run([*args.overrides, f"trainer.max_steps={args.steps}"])
     check_model_source(run)
@@ -96,11 +156,9 @@ def main(argv: list[str] | None = None) -> None:
 
     prompts = list(data.eval["prompt"])[: args.eval_problems]
     started = time.perf_counter()
-    completions = generate(
-        model, tokenizer, prompts, num_samples=run.eval.samples_per_problem, do_sample=True,
-        temperature=run.eval.temperature, top_p=run.eval.top_p, max_new_tokens=run.eval_max_new_tokens,
-        batch_size=run.eval.batch_size, desc="bench: eval",
-    )
+    sampling = Sampling(run.eval.samples_per_problem, True, run.eval.temperature, run.eval.top_p,
+                        run.eval_max_new_tokens)
+    completions = TransformersBackend(model, tokenizer, run.eval.batch_size).generate(prompts, sampling, "bench: eval")
     eval_seconds = time.perf_counter() - started
     tokens = sum(c.tokens for row in completions for c in row)
 
@@ -114,5 +172,79 @@ def main(argv: list[str] | None = None) -> None:
           f"{eval_seconds:.1f} s = {tokens / eval_seconds:.0f} tokens/s")
 
 
+def _print_iapo(args) -> None:
+    reference, iapo = iapo_ratios(args.overrides, args.steps)
+    grpo_mean = sum(reference) / len(reference)
+    print(f"grpo: {grpo_mean:.2f} s/step ({len(reference)} steady steps)")
+    for estimator, mean in iapo.items():
+        print(f"iapo {estimator}: {mean:.2f} s/step = {mean / grpo_mean:.2f}x grpo")
+
+
+def _print_generation(args) -> None:
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    for row in generation_throughput(args.generate, batch=args.batch, new_tokens=args.new_tokens,
+                                     repeats=args.repeats):
+        threads = f", {row['threads']} threads" if row["threads"] else ""
+        print(
+            f"[lenbench] {row['device']}{threads}: {row['tokens_per_s']:.0f} tokens/s "
+            f"(batch {row['batch']} x {row['new_tokens']} new tokens after {row['prompt_tokens']} prompt "
+            f"tokens, {row['seconds']:.3f} s, median of {args.repeats})"
+        )
+
+
+def _print_tiny_build(args) -> None:
+    from lenbench.model_builders import build_tiny_model
+
+    if not args.data:
+        raise ConfigError("--build-tiny needs --data (the math data file whose problem texts train the tokenizer)")
+    info = build_tiny_model(args.data, args.build_tiny, arch=args.arch, vocab_size=args.vocab_size,
+                            hidden=args.hidden, layers=args.layers, heads=args.heads, kv_heads=args.kv_heads,
+                            intermediate=args.intermediate, max_positions=args.max_positions, seed=args.seed)
+    print(
+        f"[lenbench] wrote {info['out']}: {info['arch']} model, {info['params']:,} params, vocab {info['vocab_size']} "
+        f"(byte-level BPE on {info['texts']} problems of {info['data']}), {info['seconds']:.1f} s"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    from lenbench.model_builders import ARCHS
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--steps", type=int, default=6, help="GRPO steps to time (default 6)")
+    parser.add_argument("--eval-problems", type=int, default=100, help="eval problems to generate for (default 100)")
+    parser.add_argument("--iapo", action="store_true", help="time IAPO (each estimator) against GRPO instead")
+    parser.add_argument("overrides", nargs="*", help="Hydra overrides, as for lenbench.run")
+    generation = parser.add_argument_group("generation tokens/s of a model directory")
+    generation.add_argument("--generate", type=Path, metavar="DIR", help="time generation of the model in DIR instead")
+    generation.add_argument("--batch", type=int, default=8, help="prompts per generate call (default 8)")
+    generation.add_argument("--new-tokens", type=int, default=64, help="generated tokens per prompt (default 64)")
+    generation.add_argument("--repeats", type=int, default=3, help="timed runs, median reported (default 3)")
+    generation.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
+    tiny = parser.add_argument_group("the tiny real-architecture model (lenbench.model_builders)")
+    tiny.add_argument("--build-tiny", type=Path, metavar="DIR", help="build the tiny model into DIR instead")
+    tiny.add_argument("--data", type=Path, help="math data file whose problem texts train the tokenizer")
+    tiny.add_argument("--arch", choices=ARCHS, default="qwen2")
+    tiny.add_argument("--vocab-size", type=int, default=4096)
+    tiny.add_argument("--hidden", type=int, default=64)
+    tiny.add_argument("--layers", type=int, default=2)
+    tiny.add_argument("--heads", type=int, default=4)
+    tiny.add_argument("--kv-heads", type=int, default=2)
+    tiny.add_argument("--intermediate", type=int, default=256)
+    tiny.add_argument("--max-positions", type=int, default=2048)
+    tiny.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    command = (_print_tiny_build if args.build_tiny else _print_generation if args.generate
+               else _print_iapo if args.iapo else _print_grpo_and_eval)
+    try:
+        command(args)
+    except ConfigError as error:
+        print(f"lenbench bench: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -1,7 +1,7 @@
 """Answer extraction, normalization and equivalence, with a reason for every verdict.
 
-`exact` grading is for the testbed: the integer after the last `answer` word that follows the
-think-close marker. `math` grading (real math sets) takes the text after the model's think-close
+`exact` grading is for the testbed: the integer its completion announces, read by the testbed
+(lenbench.testbed.arith.announced_answer). `math` grading (real math sets) takes the text after the model's think-close
 marker (model.think_close; all of it when the model has none), extracts an answer with the
 configured strategies in order (dataset.grading.extract: `boxed`, `answer_is`, `####`,
 `last_number`), normalizes answer and gold (below), and asks math-verify whether they are
@@ -47,7 +47,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lenbench.config import GradingConfig
-from lenbench.testbed.arith import ANSWER_WORD, THINK_CLOSE
+from lenbench.testbed.arith import announced_answer
 
 GRADERS = ("exact", "math")
 REASONS = ("correct", "no_answer", "parse_error", "timeout", "mismatch")
@@ -90,19 +90,9 @@ def text_after(completion: str, marker: str | None) -> str | None:
     return None if index < 0 else completion[index + len(marker) :]
 
 
-def testbed_answer(completion: str) -> str | None:
-    """The word announced after the last `answer` that follows the last `</think>`, or None."""
-    after = text_after(completion, THINK_CLOSE)
-    words = after.split() if after is not None else []
-    for index in range(len(words) - 1, -1, -1):
-        if words[index] == ANSWER_WORD and index + 1 < len(words):
-            return words[index + 1]
-    return None
-
-
 def extract_testbed_answer(completion: str) -> int | None:
-    """The integer announced after `</think> answer`, or None when there is none."""
-    token = testbed_answer(completion)
+    """The integer the testbed's completion announces (lenbench.testbed.arith.announced_answer), or None."""
+    token = announced_answer(completion)
     return int(token) if token is not None and token.lstrip("-").isdigit() else None
 
 
@@ -552,7 +542,7 @@ def _alternatives(gold) -> list[str]:
 
 def judge_exact(completion: str, gold: str | int) -> Verdict:
     """Testbed verdict: the announced integer against the gold integer."""
-    token = testbed_answer(completion)
+    token = announced_answer(completion)
     if token is None:
         return Verdict(False, None, "no_answer")
     if not token.lstrip("-").isdigit():

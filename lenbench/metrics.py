@@ -1,13 +1,15 @@
 """Evaluation metrics, one definition each (see shared/docs/methods.md, "Metrics").
 
-Pure functions over plain sequences; pandas-free so methods and tests can use them directly.
+Pure functions over plain sequences (percentiles: numpy's linear interpolation); pandas-free so
+methods and tests can use them directly.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from statistics import mean, median
+
+import numpy as np
 
 
 def pass_at_1(correct_by_problem: Sequence[Sequence[bool]]) -> float:
@@ -17,16 +19,6 @@ def pass_at_1(correct_by_problem: Sequence[Sequence[bool]]) -> float:
     return mean(mean(float(c) for c in samples) for samples in correct_by_problem)
 
 
-def percentile(values: Sequence[float], q: float) -> float:
-    """Linear-interpolation percentile (numpy's default), q in [0, 100]."""
-    if not values:
-        raise ValueError("percentile of an empty sequence")
-    ordered = sorted(values)
-    position = (len(ordered) - 1) * q / 100.0
-    low, high = math.floor(position), math.ceil(position)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
-
-
 def token_stats(lengths: Sequence[int], truncated: Sequence[bool]) -> dict[str, float]:
     """Mean, median and p90 completion tokens (EOS included), and the truncation rate."""
     if not lengths:
@@ -34,7 +26,7 @@ def token_stats(lengths: Sequence[int], truncated: Sequence[bool]) -> dict[str, 
     return {
         "tokens_mean": float(mean(lengths)),
         "tokens_median": float(median(lengths)),
-        "tokens_p90": float(percentile(lengths, 90)),
+        "tokens_p90": float(np.percentile(lengths, 90, method="linear")),
         "truncation_rate": float(mean(float(t) for t in truncated)),
     }
 

@@ -8,7 +8,7 @@ Returns (accuracy, mean tokens) so sweepers can optimize it. Thin: it wires, it 
 
 from __future__ import annotations
 
-import os
+import logging
 from dataclasses import replace
 from pathlib import Path
 
@@ -22,7 +22,7 @@ from lenbench.config import RunConfig
 from lenbench.errors import ConfigError
 from lenbench.preflight import check_job, check_task_data
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never fetch weights or data from a hub
+log = logging.getLogger(__name__)  # Hydra's job log: the console and <job dir>/run.log
 
 
 def run_name(run: RunConfig, overrides: list[str] = ()) -> str:
@@ -92,7 +92,7 @@ def run_job(cfg: DictConfig) -> tuple[float, float]:
 
     from lenbench.data import load_task_data
     from lenbench.data.prompts import model_prompts
-    from lenbench.evaluate import evaluate
+    from lenbench.eval import evaluate
     from lenbench.tracking import log_eval, tracked_run
     from lenbench.train.recipes import recipe_for
 
@@ -142,13 +142,11 @@ def run_job(cfg: DictConfig) -> tuple[float, float]:
         extra = recipe.eval_metrics(result)
         if extra:
             mlflow.log_metrics({f"eval/{key}": value for key, value in extra.items()})
-            print(f"[lenbench] {run.method.name} eval: {extra}")
+            log.info("%s eval: %s", run.method.name, extra)
         accuracy, tokens = result.summary["accuracy"], result.summary["tokens_mean"]
-        print(result.by_difficulty.round(3).to_string(index=False))
-        print(
-            f"[lenbench] {name}: pass@1={accuracy:.3f} tokens={tokens:.1f} | MLflow run "
-            f"{active.info.run_id} in experiment '{run.tracking.experiment}' at {run.tracking.uri}"
-        )
+        log.info("by difficulty:\n%s", result.by_difficulty.round(3).to_string(index=False))
+        log.info("%s: pass@1=%.3f tokens=%.1f | MLflow run %s in experiment '%s' at %s", name, accuracy, tokens,
+                 active.info.run_id, run.tracking.experiment, run.tracking.uri)
     return accuracy, tokens
 
 

@@ -14,7 +14,6 @@ import signal
 import socket
 import tempfile
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -189,29 +188,13 @@ def log_eval(result) -> None:
     log_table(result.by_difficulty, "eval/by_difficulty.csv")
 
 
-class StepTimer(TrainerCallback):
-    """Wall-clock seconds of every optimizer step, in order."""
-
-    def __init__(self):
-        self.seconds: list[float] = []
-        self._started = 0.0
-
-    def on_step_begin(self, args, state, control, **kwargs):
-        self._started = time.perf_counter()
-
-    def on_step_end(self, args, state, control, **kwargs):
-        self.seconds.append(time.perf_counter() - self._started)
-
-
-class MlflowStepLogger(StepTimer):
-    """Logs the trainer's numeric logs (reward, length, loss...) and step time to the active run."""
+class MlflowStepLogger(TrainerCallback):
+    """Logs the trainer's numeric logs (reward, length, loss, TRL's step_time...) to the active run."""
 
     def __init__(self, prefix: str = "train/", step_offset: int = 0):
-        super().__init__()
         self.prefix = prefix
         self.step_offset = step_offset
         """Added to the trainer's step, so a second training stage continues the curves."""
-        self._logged_steps = 0
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         metrics = {
@@ -219,9 +202,5 @@ class MlflowStepLogger(StepTimer):
             for key, value in (logs or {}).items()
             if isinstance(value, (int, float)) and not isinstance(value, bool)
         }
-        recent = self.seconds[self._logged_steps :]
-        if recent:
-            metrics[f"{self.prefix}step_seconds"] = sum(recent) / len(recent)
-            self._logged_steps = len(self.seconds)
         if metrics and state.is_world_process_zero:
             mlflow.log_metrics(metrics, step=self.step_offset + state.global_step)

@@ -33,7 +33,7 @@ def rows(n):
 for name, n in (("train", 64), ("eval", 8)):
     (out / f"{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows(n)))
 EOF
-[ -f "$out/qwen2/config.json" ] || "$py" -m lenbench.tiny_model --data "$out/train.jsonl" --out "$out/qwen2" \
+[ -f "$out/qwen2/config.json" ] || "$py" -m lenbench.bench --build-tiny "$out/qwen2" --data "$out/train.jsonl" \
   "${sizes[@]}" --max-positions 1024 || exit 1
 
 common=(model=local "model.path=$out/qwen2" "${device[@]}" trainer.gradient_checkpointing=true

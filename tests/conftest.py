@@ -11,6 +11,9 @@ os.environ["OMP_NUM_THREADS"] = "1"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 REPO = Path(__file__).resolve().parents[1]
+# subprocesses (`python -m lenbench.run` in a scratch directory, torchrun) import this checkout's lenbench,
+# not whichever one is installed in the environment
+os.environ["PYTHONPATH"] = os.pathsep.join([str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])])
 CONF = REPO / "conf"
 MATH500 = Path(os.environ.get("LENBENCH_BENCHMARKS", REPO.parent / "shared" / "data" / "benchmarks")) / "math500.json"
 
@@ -71,9 +74,9 @@ def tiny_corpus(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_dir(tmp_path_factory, tiny_corpus) -> Path:
     """A tiny Qwen2 with a byte-level BPE tokenizer trained on MATH-500 problems (seconds)."""
-    from lenbench.tiny_model import build
+    from lenbench.model_builders import build_tiny_model
 
     out = tmp_path_factory.mktemp("tiny-qwen2")
-    build(tiny_corpus, out, vocab_size=1024, hidden=32, layers=2, heads=4, kv_heads=2, intermediate=64,
+    build_tiny_model(tiny_corpus, out, vocab_size=1024, hidden=32, layers=2, heads=4, kv_heads=2, intermediate=64,
           max_positions=512, seed=0)
     return out

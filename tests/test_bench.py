@@ -19,3 +19,16 @@ def test_bench_iapo_prints_a_ratio_per_estimator(capsys):
     assert re.search(r"grpo: \d+\.\d+ s/step", out)
     for estimator in ("early_exit", "answer_logprob", "next_token"):
         assert re.search(rf"iapo {estimator}: \d+\.\d+ s/step = \d+\.\d+x grpo", out)
+
+
+def test_tiny_build_bad_input_is_one_line_and_writes_nothing(tmp_path, capsys):
+    out = tmp_path / "tiny"
+    assert main(["--build-tiny", str(out)]) == 2
+    assert capsys.readouterr().err.strip() == ("lenbench bench: --build-tiny needs --data (the math data file whose "
+                                               "problem texts train the tokenizer)")
+    data = tmp_path / "problems.jsonl"
+    data.write_text('{"problem": "1 + 1?"}\n')
+    assert main(["--build-tiny", str(out), "--data", str(data), "--heads", "3"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("lenbench bench: --heads=3 must divide --hidden=64") and "\n" not in err
+    assert not out.exists()

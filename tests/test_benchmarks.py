@@ -10,8 +10,8 @@ import pytest
 
 from lenbench.config import DataFileConfig, DatasetConfig, FieldMapConfig, load_run_config
 from lenbench.data import load_task_data
-from lenbench.data.testbed import load_testbed
 from lenbench.errors import ConfigError
+from lenbench.testbed.data import load_testbed
 
 REPO = Path(__file__).resolve().parents[1]
 BENCH = Path(os.environ.get("LENBENCH_BENCHMARKS", REPO.parent / "shared" / "data" / "benchmarks")).resolve()
@@ -202,7 +202,8 @@ def test_answer_shapes_nested_fields_and_levels(tmp_path):
 
 
 def test_any_of_answers_grade_each_alternative_alone_and_all_of_needs_every_part(tmp_path):
-    from lenbench.evaluate import Completion, _decode_rows
+    from lenbench.eval.backend import Completion
+    from lenbench.eval.grade import graded_rows
 
     path = tmp_path / "alts.json"
     path.write_text(json.dumps([{"problem": "Which?", "answer": ["3", "4"]}]))
@@ -211,7 +212,7 @@ def test_any_of_answers_grade_each_alternative_alone_and_all_of_needs_every_part
         path=str(path), fields=FieldMapConfig(answer_list="all"))))
     texts = [r"\boxed{3}", r"\boxed{4}", r"\boxed{3, 4}", r"\boxed{5}"]
     for data, expected in ((any_of, [True, True, False, False]), (all_of, [False, False, True, False])):
-        rows = _decode_rows(data.eval, [[Completion(t, 5, False) for t in texts]], "sample", data.grader)
+        rows = graded_rows(data.eval, [[Completion(t, 5, False) for t in texts]], "sample", data.grader)
         assert [row["correct"] for row in rows] == expected
         assert [row["extracted"] for row in rows] == ["3", "4", "3, 4", "5"]
 

@@ -155,8 +155,8 @@ def test_yaml_defaults_match_the_documented_dataclass_defaults(compose):
 
 
 def test_a_small_difficulty_gives_all_its_held_out_problems_and_none_is_a_config_error(compose):
-    from lenbench.data.testbed import load_testbed
     from lenbench.testbed.arith import all_problems, is_eval_problem
+    from lenbench.testbed.data import load_testbed
 
     run = load_run_config(
         compose("dataset.max_difficulty=2", "dataset.value_max=9", "dataset.operand_max=3", "dataset.number_max=20",

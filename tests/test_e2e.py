@@ -11,6 +11,8 @@ def test_multirun_base_and_grpo_land_in_mlflow(cli, tmp_path):
     result = cli("-m", "+experiment=micro", "method=base,grpo", "trainer.beta=0.01")
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.count("MLflow run") == 2  # each job says where its run went
+    job_logs = [path.read_text() for path in tmp_path.glob("multirun/*/*/*/run.log")]
+    assert len(job_logs) == 2 and all("pass@1=" in text for text in job_logs)  # and in its Hydra job log
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
     runs = mlflow.search_runs(experiment_names=["lenbench"])
     assert sorted(runs["tags.method"]) == ["base", "grpo"]
@@ -29,7 +31,7 @@ def test_multirun_base_and_grpo_land_in_mlflow(cli, tmp_path):
         assert ("train/reward" in curves) == (method == "grpo")
         assert ("train/kl" in curves) == (method == "grpo")
     grpo_id = runs.run_id[runs["tags.method"] == "grpo"].item()
-    assert len(client.get_metric_history(grpo_id, "train/step_seconds")) == 2  # one point per step
+    assert len(client.get_metric_history(grpo_id, "train/step_time")) == 2  # TRL's, one point per step
 
 
 def test_crash_during_training_marks_run_failed(compose, tmp_path, monkeypatch):

@@ -7,7 +7,6 @@ import torch
 
 from lenbench.methods.iapo import (
     IAPOMethodConfig,
-    entropy_from_logits,
     information_gains,
     masked_zscore,
     probe_positions,
@@ -59,9 +58,23 @@ def test_token_advantages_by_hand():
     assert torch.equal(plain, torch.tensor([[1.0, 1.0], [-1.0, 0.0]]))
 
 
-def test_entropy_from_logits():
-    assert entropy_from_logits(torch.zeros(1, 4)).item() == pytest.approx(math.log(4))
-    assert entropy_from_logits(torch.tensor([[0.0, -1e9]])).item() == pytest.approx(0.0, abs=1e-6)
+def test_policy_entropies_are_the_next_token_entropies_at_the_temperature():
+    from types import SimpleNamespace
+
+    from lenbench.train.iapo import policy_entropies
+
+    # 1 prompt token, 2 completion tokens: the logits at positions 0 and 1 predict them, the last is dropped
+    logits = torch.tensor([[[0.0, 0.0, 0.0, 0.0], [math.log(3), 0.0, -1e9, -1e9], [5.0, 0.0, 0.0, 0.0]]])
+
+    def model(input_ids, attention_mask, position_ids, logits_to_keep):
+        assert logits_to_keep == 3 and position_ids.tolist() == [[0, 1, 2]]
+        return SimpleNamespace(logits=logits[:, -logits_to_keep:])
+
+    batch = {"prompt_ids": torch.tensor([[1]]), "prompt_mask": torch.tensor([[1]]),
+             "completion_ids": torch.tensor([[2, 3]]), "completion_mask": torch.tensor([[1, 1]])}
+    # temperature 0.5 doubles the logits: p = (9/10, 1/10) at position 1, still uniform at position 0
+    expected = [math.log(4), -(0.9 * math.log(0.9) + 0.1 * math.log(0.1))]
+    assert policy_entropies(model, batch, 0.5)[0].tolist() == pytest.approx(expected, abs=1e-6)
 
 
 @pytest.mark.parametrize(
@@ -119,7 +132,8 @@ def test_batched_probe_matches_one_unpadded_forward_per_prefix(estimator, stride
             with torch.no_grad():
                 logits = model(input_ids=torch.tensor([context + answer[:-1]])).logits[0]
             if estimator == "early_exit":
-                expected = entropy_from_logits(logits[-1]).item()
+                logp = torch.log_softmax(logits[-1].float(), dim=-1)
+                expected = -(logp.exp() * logp).sum().item()
             else:
                 logp = torch.log_softmax(logits.float(), dim=-1)
                 expected = -sum(logp[len(context) - 1 + j, tok].item() for j, tok in enumerate(answer))

@@ -6,9 +6,9 @@ import torch
 
 import lenbench.run as entry
 from lenbench.config import load_run_config
-from lenbench.data.testbed import load_testbed
 from lenbench.errors import ConfigError
 from lenbench.models import load_model, policy_path
+from lenbench.testbed.data import load_testbed
 from lenbench.train.grpo import build_trainer
 from lenbench.train.iapo import IAPOHooks
 

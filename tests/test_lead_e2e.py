@@ -8,9 +8,9 @@ import torch
 
 import lenbench.run as entry
 from lenbench.config import load_run_config
-from lenbench.data.testbed import load_testbed
 from lenbench.methods.lead import decoupled_advantages
 from lenbench.models import load_model, policy_path
+from lenbench.testbed.data import load_testbed
 from lenbench.train.grpo import HOOK_STATE_FILE, build_trainer
 from lenbench.train.lead import EfficiencyReward, PSIHooks
 from lenbench.train.rewards import correctness_reward_func

@@ -1,6 +1,7 @@
 """`math` grading: gold answers of the real benchmarks grade correct against themselves, near misses
 grade wrong, only the final box counts, and a pathological answer cannot hang any thread."""
 
+import math
 import os
 import threading
 import time
@@ -144,3 +145,13 @@ def test_a_pathological_answer_times_out_in_worker_threads():
 def test_grade_keeps_its_signature_for_existing_callers():
     assert grade(boxed("7"), "7", "math") and not grade(boxed("7"), 8, "math")
     assert grade("</think> answer 7", 7, "exact")
+
+
+def test_selfgrade_timing_quantile_is_the_observation_of_rank_round_q_n():
+    from lenbench.data.selfgrade import quantile
+
+    values = [5.0, 1.0, 4.0, 2.0, 3.0]
+    # rank round(q * n), halves to even: 0.5 * 5 = 2.5 -> 2nd; 0.99 * 5 = 4.95 -> 5th; 0.3 * 5 = 1.5 -> 2nd
+    assert [quantile(values, q) for q in (0.5, 0.99, 0.3, 0.0)] == [2.0, 5.0, 2.0, 1.0]
+    assert [quantile(values[:4], q) for q in (0.5, 0.99)] == [2.0, 5.0]  # of 1, 2, 4, 5: 2 -> 2nd, 3.96 -> 4th
+    assert math.isnan(quantile([], 0.5))

@@ -148,11 +148,11 @@ def test_a_plan_the_tokenizer_cannot_write_is_a_config_error(bpe):
 def test_lapo_job_with_an_unwritable_plan_fails_before_compute(compose, tmp_path, monkeypatch):
     from dataclasses import replace
 
-    import lenbench.data.testbed as testbed
     import lenbench.run as entry
+    import lenbench.testbed.data as testbed
 
     loaded = testbed.load_testbed  # the testbed with a plan in words its tokenizer lacks
-    monkeypatch.setattr("lenbench.data.load_testbed", lambda cfg: replace(loaded(cfg), plan=PLAN_SENTENCE))
+    monkeypatch.setattr("lenbench.testbed.data.load_testbed", lambda cfg: replace(loaded(cfg), plan=PLAN_SENTENCE))
     monkeypatch.chdir(tmp_path)
     with pytest.raises(ConfigError, match="cannot write the dataset's plan sentence"):
         entry.run_job(compose("+experiment=micro", "method=lapo", "model.plan_fraction=0.5"))

@@ -17,8 +17,8 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from lenbench.config import load_run_config
 from lenbench.errors import ConfigError
+from lenbench.model_builders import build_tiny_model, problem_texts
 from lenbench.models import check_model_source, check_runtime, load_model, resolve_device
-from lenbench.tiny_model import build, problem_texts
 
 BENCHMARKS = Path(os.environ.get("LENBENCH_BENCHMARKS", Path(__file__).resolve().parents[2] / "shared" / "data"
                                  / "benchmarks")).resolve()
@@ -120,7 +120,8 @@ def test_tiny_tokenizer_has_a_chat_template(tiny_dir):
 
 
 def test_tiny_model_generates_through_the_evaluation_path(tiny_dir, tiny_corpus):
-    from lenbench.evaluate import generate
+    from lenbench.eval.backend import Sampling
+    from lenbench.eval.transformers_backend import TransformersBackend
 
     model, tokenizer = load_model(tiny_dir, device="cpu")
     prompts = [
@@ -128,8 +129,7 @@ def test_tiny_model_generates_through_the_evaluation_path(tiny_dir, tiny_corpus)
         for q in problem_texts(tiny_corpus)[:3]
     ]
     torch.manual_seed(0)
-    rows = generate(model, tokenizer, prompts, num_samples=2, do_sample=True, temperature=1.0, top_p=1.0,
-                    max_new_tokens=6, batch_size=2, desc="test")
+    rows = TransformersBackend(model, tokenizer, batch_size=2).generate(prompts, Sampling(2, True, 1.0, 1.0, 6), "test")
     assert [len(row) for row in rows] == [2, 2, 2]
     assert all(1 <= c.tokens <= 6 and isinstance(c.text, str) for row in rows for c in row)
 
@@ -137,12 +137,12 @@ def test_tiny_model_generates_through_the_evaluation_path(tiny_dir, tiny_corpus)
 @pytest.mark.e2e
 def test_tiny_build_is_deterministic_and_builds_llama(tmp_path, tiny_corpus):
     sizes = {"vocab_size": 512, "hidden": 32, "layers": 1, "heads": 2, "kv_heads": 1, "intermediate": 64}
-    first = build(tiny_corpus, tmp_path / "a", seed=3, **sizes)
-    build(tiny_corpus, tmp_path / "b", seed=3, **sizes)
+    first = build_tiny_model(tiny_corpus, tmp_path / "a", seed=3, **sizes)
+    build_tiny_model(tiny_corpus, tmp_path / "b", seed=3, **sizes)
     for name in ("model.safetensors", "tokenizer.json", "config.json"):
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
     assert first["params"] > 0 and first["vocab_size"] <= 512 and first["texts"] == len(problem_texts(tiny_corpus))
-    build(tiny_corpus, tmp_path / "llama", arch="llama", **sizes)
+    build_tiny_model(tiny_corpus, tmp_path / "llama", arch="llama", **sizes)
     llama = AutoModelForCausalLM.from_pretrained(tmp_path / "llama", local_files_only=True)
     tokenizer = AutoTokenizer.from_pretrained(tmp_path / "llama", local_files_only=True)
     assert type(llama).__name__ == "LlamaForCausalLM" and len(tokenizer) == llama.config.vocab_size
@@ -157,14 +157,14 @@ def test_tiny_model_command_builds_from_the_training_parquet_and_benches(tmp_pat
 
     out = tmp_path / "tiny"
     built = subprocess.run(
-        [sys.executable, "-m", "lenbench.tiny_model", "--data", str(MATH_TRAIN), "--out", str(out)],
+        [sys.executable, "-m", "lenbench.bench", "--build-tiny", str(out), "--data", str(MATH_TRAIN)],
         capture_output=True, text=True, timeout=300,
     )
     assert built.returncode == 0, built.stderr[-2000:]
     assert f"wrote {out}: qwen2 model" in built.stdout and "vocab 4096" in built.stdout
     assert "8521 problems" in built.stdout
     bench = subprocess.run(
-        [sys.executable, "-m", "lenbench.tiny_model", "--bench", str(out), "--batch", "2", "--new-tokens", "8",
+        [sys.executable, "-m", "lenbench.bench", "--generate", str(out), "--batch", "2", "--new-tokens", "8",
          "--repeats", "1"],
         capture_output=True, text=True, timeout=300,
     )
@@ -314,7 +314,7 @@ def test_vllm_evaluation_fails_with_the_extra_message_before_generating(tiny_dir
     from datasets import Dataset
 
     from lenbench.config import EvalConfig
-    from lenbench.evaluate import evaluate
+    from lenbench.eval import evaluate
 
     model, tokenizer = load_model(tiny_dir, device="cpu")
     data = Dataset.from_list([{"prompt": "1+1=", "problem_id": "p", "difficulty": 1, "answer": "2"}])

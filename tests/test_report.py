@@ -248,3 +248,19 @@ def test_the_report_says_which_runs_it_left_out_and_why(tmp_path, monkeypatch):
     assert note.startswith(f"3 runs of experiment 'lenbench' in {uri} are not FINISHED, left out: 1 FAILED, ")
     assert f"1 RUNNING whose process is gone ({dead}: its process" in note and "lenbench.runs cleanup" in note
     assert f"1 RUNNING, in progress or of unknown state ({alive})" in note
+
+
+def test_html_report_escapes_run_names_tags_and_titles(tmp_path):
+    from lenbench.report.documents import html_report
+
+    attack = "<script>alert('x')</script>"
+    table = pd.DataFrame({"accuracy": [0.5], f"tag {attack}": ["a&b"]},
+                         index=pd.Index([f"lead {attack}"], name="config"))
+    image = tmp_path / f"plot{attack[:7]}.png"  # '<script' in a file name
+    image.write_bytes(b"\x89PNG")
+    html = html_report([(f"Section {attack}", table)], [f"run {attack}: no eval/samples.csv"], [image])
+    assert "<script" not in html and "</script" not in html  # every one of them arrives as text
+    for escaped in ("Section &lt;script&gt;", "lead &lt;script&gt;", "tag &lt;script&gt;", "run &lt;script&gt;",
+                    'alt="plot&lt;script"', "a&amp;b"):
+        assert escaped in html, escaped
+    assert html.count("<table") == 1 and "<td>0.500</td>" in html  # the table itself is markup, not text

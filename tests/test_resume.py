@@ -20,10 +20,10 @@ import torch
 from pandas.testing import assert_series_equal
 
 from lenbench.config import load_run_config
-from lenbench.data.testbed import load_testbed
 from lenbench.errors import ConfigError
 from lenbench.methods.lapo import LengthTable
 from lenbench.models import load_model, policy_path
+from lenbench.testbed.data import load_testbed
 from lenbench.train.checkpoints import HOOK_STATE_FILE, checkpoint_step, resolve_resume
 from lenbench.train.grpo import build_trainer
 from lenbench.train.lapo import LAPOState, train_lapo

@@ -66,8 +66,8 @@ def test_splits_never_overlap_and_are_deterministic():
 
 def test_dev_split_is_a_part_of_the_train_side_that_tuning_runs_train_without():
     from lenbench.config import DatasetConfig
-    from lenbench.data.testbed import load_testbed
     from lenbench.testbed.arith import in_split, is_dev_problem
+    from lenbench.testbed.data import load_testbed
 
     kwargs = dict(difficulties=[1, 2, 3], value_max=99, operand_max=9)
     train = sample_split(5, 2000, split="train", unique=False, **kwargs)
@@ -180,8 +180,8 @@ def test_apply_op_rejects_unknown_operator():
 
 def test_plan_traces_force_the_opening_and_state_the_true_length():
     from lenbench.config import DatasetConfig
-    from lenbench.data.testbed import sft_dataset
     from lenbench.testbed.arith import PLAN_PREFIX
+    from lenbench.testbed.data import sft_dataset
 
     traces = sft_dataset(DatasetConfig(max_difficulty=2), count=200, plan_fraction=0.5, seed=0)
     opening = " ".join(PLAN_PREFIX)

@@ -7,8 +7,8 @@ from trl import GRPOTrainer
 from trl.trainer.utils import RepeatSampler
 
 from lenbench.config import load_run_config
-from lenbench.data.testbed import load_testbed
 from lenbench.models import load_model, policy_path
+from lenbench.testbed.data import load_testbed
 from lenbench.train.grpo import build_trainer, fast_forward
 from lenbench.train.rewards import correctness_reward_func
 

@@ -28,7 +28,7 @@ from typing import Any
 from datasets import Dataset, Features, Sequence, Value
 
 from lenbench.config import DataFileConfig, DatasetConfig
-from lenbench.data.testbed import TaskData
+from lenbench.data.task import TaskData
 from lenbench.errors import ConfigError
 from lenbench.grading import Grader
 from lenbench.testbed.arith import DEV_HASH_MODULUS, stable_hash

@@ -19,6 +19,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 from datasets import Dataset
 
 from lenbench.errors import ConfigError
@@ -98,9 +99,9 @@ def time_grading(name: str, data: Dataset) -> GradingTimes:
 
 
 def quantile(values: list[float], q: float) -> float:
-    """The q-quantile of `values` (nearest rank)."""
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q * len(ordered)) - 1))] if ordered else float("nan")
+    """The q-quantile of `values`: the observation of rank round(q * n), halves to even (numpy's
+    `closest_observation`); NaN when there is none."""
+    return float(np.quantile(values, q, method="closest_observation")) if values else float("nan")
 
 
 def timing_report(results: list[GradingTimes]) -> str:

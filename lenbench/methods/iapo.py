@@ -117,8 +117,3 @@ def token_advantages(
     shaped = advantages.unsqueeze(1) + score_weight * z_scores - sign * entropy_weight * z_entropy
     return shaped * mask.to(scores.dtype)
 
-
-def entropy_from_logits(logits: torch.Tensor) -> torch.Tensor:
-    """Entropy (nats) of the softmax over the last dimension."""
-    logp = torch.log_softmax(logits.float(), dim=-1)
-    return -(logp.exp() * logp).sum(dim=-1)

@@ -19,10 +19,11 @@ from dataclasses import dataclass, field
 from statistics import correlation, mean, median
 from typing import Optional
 
+import numpy as np
+
 from lenbench.errors import ConfigError, check_choice, check_range
 from lenbench.methods.baselines import MethodConfig
 from lenbench.methods.groups import prompt_groups
-from lenbench.metrics import percentile
 
 TARGET_STATS = ("median", "mean")
 WINDOWS = ("group", "history")
@@ -111,7 +112,7 @@ def length_band(
     """[L_lo, L_hi] = percentiles of the correct lengths; None when < 2 lengths or L_lo == L_hi."""
     if len(correct_lengths) < 2:
         return None
-    low, high = percentile(correct_lengths, low_pct), percentile(correct_lengths, high_pct)
+    low, high = (float(edge) for edge in np.percentile(correct_lengths, [low_pct, high_pct], method="linear"))
     return None if low == high else (low, high)
 
 

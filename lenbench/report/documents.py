@@ -6,9 +6,12 @@ import base64
 from pathlib import Path
 
 import pandas as pd
+from jinja2 import Environment, PackageLoader
+from markupsafe import Markup
 
 Sections = list[tuple[str, pd.DataFrame]]
 """(title, table) pairs, in order; the first is the main comparison."""
+_TEMPLATES = Environment(loader=PackageLoader("lenbench.report"), autoescape=True, keep_trailing_newline=True)
 
 
 def markdown_report(sections: Sections, excluded: list[str], images: list[Path]) -> str:
@@ -23,16 +26,9 @@ def markdown_report(sections: Sections, excluded: list[str], images: list[Path])
 
 
 def html_report(sections: Sections, excluded: list[str], images: list[Path]) -> str:
-    body = ["<h1>lenbench report</h1>"]
-    for title, table in sections:
-        if not table.empty:
-            body += [f"<h2>{title}</h2>", table.to_html(float_format="%.3f")]
-    for image in images:
-        data = base64.b64encode(image.read_bytes()).decode()
-        body.append(f'<p><img alt="{image.stem}" src="data:image/png;base64,{data}"></p>')
-    if excluded:
-        body += ["<h2>Excluded runs</h2>", "<ul>"] + [f"<li>{reason}</li>" for reason in excluded] + ["</ul>"]
-    return ("<!doctype html><html><head><meta charset='utf-8'><title>lenbench report</title>"
-            "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
-            "td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}</style></head><body>"
-            + "\n".join(body) + "</body></html>\n")
+    """The report as one HTML file (templates/report.html.j2): every text escaped by the template
+    engine, the tables by pandas (escape=True), the images inlined as base64."""
+    tables = [(title, Markup(table.to_html(float_format="%.3f", escape=True))) for title, table in sections
+              if not table.empty]
+    inlined = [(image.stem, base64.b64encode(image.read_bytes()).decode()) for image in images]
+    return _TEMPLATES.get_template("report.html.j2").render(sections=tables, images=inlined, excluded=excluded)

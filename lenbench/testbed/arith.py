@@ -134,6 +134,17 @@ def answer_words(answer: int) -> list[str]:
     return [THINK_CLOSE, ANSWER_WORD, str(answer), EOS]
 
 
+def announced_answer(completion: str) -> str | None:
+    """The word announced after the last `answer` that follows the last `</think>`, or None (what
+    `exact` grading reads)."""
+    close = completion.rfind(THINK_CLOSE)
+    words = completion[close + len(THINK_CLOSE) :].split() if close >= 0 else []
+    for index in range(len(words) - 2, -1, -1):
+        if words[index] == ANSWER_WORD:
+            return words[index + 1]
+    return None
+
+
 def plan_words(n_tokens: int) -> list[str]:
     """LAPO's plan sentence: `I will answer the question with n tokens .`"""
     return [*PLAN_PREFIX, str(n_tokens), *PLAN_SUFFIX]

@@ -16,19 +16,21 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import shutil
 import tempfile
 import time
 from dataclasses import asdict
 from pathlib import Path
 
-import torch
 from filelock import FileLock
-from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+from transformers import AutoTokenizer
 
 from lenbench.config import DatasetConfig, ModelConfig
 from lenbench.errors import ConfigError
+from lenbench.model_builders import causal_lm
 
+log = logging.getLogger(__name__)
 MARKER = "lenbench_base.json"
 FORMAT_VERSION = 2
 # Settings that do not change the base model (RL data sizes, where the cache lives, dtype at load).
@@ -84,22 +86,12 @@ def check_cached_model(path: Path) -> None:
         raise ConfigError(f"base model cache at {path} is unreadable ({reason}); {hint}") from None
 
 
-def new_model(model: ModelConfig, vocab_size: int, tokenizer) -> LlamaForCausalLM:
-    config = LlamaConfig(
-        vocab_size=vocab_size,
-        hidden_size=model.hidden_size,
-        intermediate_size=model.intermediate_size,
-        num_hidden_layers=model.num_layers,
-        num_attention_heads=model.num_heads,
-        num_key_value_heads=model.num_heads,
-        max_position_embeddings=model.max_positions,
-        tie_word_embeddings=True,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-    )
-    torch.manual_seed(model.sft_seed)
-    return LlamaForCausalLM(config)
+def new_model(model: ModelConfig, tokenizer):
+    """The untrained base model: a random-init Llama of model.* size (one KV head per head), seeded by
+    model.sft_seed."""
+    return causal_lm("llama", tokenizer, hidden=model.hidden_size, layers=model.num_layers, heads=model.num_heads,
+                     kv_heads=model.num_heads, intermediate=model.intermediate_size,
+                     max_positions=model.max_positions, seed=model.sft_seed)
 
 
 def scratch_prefix(target: Path) -> str:
@@ -120,18 +112,18 @@ def remove_stale_scratch(target: Path) -> list[Path]:
 def build(dataset: DatasetConfig, model: ModelConfig, target: Path) -> None:
     """Train the base model for these settings from scratch into `target` (must not exist), holding
     its build lock (the shipped copy, which no job builds, excepted)."""
-    from lenbench.data.testbed import sft_dataset
+    from lenbench.testbed.data import sft_dataset
     from lenbench.testbed.tokenizer import build_tokenizer
     from lenbench.train.sft import train_sft
 
     tokenizer = build_tokenizer(dataset.number_max)
-    network = new_model(model, len(tokenizer), tokenizer)
+    network = new_model(model, tokenizer)
     traces = sft_dataset(dataset, model.sft_examples, model.plan_fraction, model.sft_seed)
     params = sum(p.numel() for p in network.parameters())
-    print(f"[lenbench] building testbed base model ({params / 1e6:.2f}M params, {len(traces)} traces) -> {target}")
+    log.info("building testbed base model (%.2fM params, %d traces) -> %s", params / 1e6, len(traces), target)
     start = time.perf_counter()
     for path in remove_stale_scratch(target):
-        print(f"[lenbench] removed {path}, left by an interrupted build")
+        log.info("removed %s, left by an interrupted build", path)
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=scratch_prefix(target)) as scratch:
         stage = Path(scratch) / "model"
         metrics = train_sft(
@@ -159,7 +151,7 @@ def build(dataset: DatasetConfig, model: ModelConfig, target: Path) -> None:
         }
         (stage / MARKER).write_text(json.dumps(marker, indent=2))
         stage.rename(target)
-    print(f"[lenbench] base model built in {marker['build_seconds']} s")
+    log.info("base model built in %s s", marker["build_seconds"])
 
 
 def ensure_base_model(dataset: DatasetConfig, model: ModelConfig) -> Path:

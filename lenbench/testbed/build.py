@@ -9,6 +9,7 @@ Nothing is ever downloaded.
 from __future__ import annotations
 
 import argparse
+import logging
 import shutil
 import sys
 import time
@@ -28,6 +29,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ship", action="store_true", help="rebuild the shipped copy in lenbench/testbed/shipped/")
     parser.add_argument("overrides", nargs="*", help="Hydra overrides of the dataset/model settings")
     args = parser.parse_args(argv)
+    logging.basicConfig(format="lenbench build: %(message)s")  # the build's progress (lenbench's log), on stderr
+    logging.getLogger("lenbench").setLevel(logging.INFO)
     try:
         run = compose_run(args.overrides)
         if run.model.source != "testbed":

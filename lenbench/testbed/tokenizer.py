@@ -11,6 +11,7 @@ from __future__ import annotations
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers
 from transformers import PreTrainedTokenizerFast
 
+from lenbench.model_builders import fast_tokenizer
 from lenbench.testbed.arith import EOS, WORDS
 
 PAD, UNK, BOS = "<pad>", "<unk>", "<bos>"
@@ -28,13 +29,4 @@ def build_tokenizer(number_max: int) -> PreTrainedTokenizerFast:
     core = Tokenizer(models.WordLevel(vocab=vocab, unk_token=UNK))
     core.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
     core.decoder = decoders.WordPiece(prefix="##", cleanup=False)  # joins words with single spaces
-    tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=core,
-        pad_token=PAD,
-        unk_token=UNK,
-        bos_token=BOS,
-        eos_token=EOS,
-        padding_side="left",
-        model_max_length=4096,
-    )
-    return tokenizer
+    return fast_tokenizer(core, bos=BOS, eos=EOS, pad=PAD, unk=UNK, model_max_length=4096)

@@ -3,7 +3,8 @@
 The engine's `after_rewards` hook records which rollouts are correct; `after_scoring` (after TRL
 has computed the sequence advantages A_i) runs one no-grad forward for the policy entropies, the
 probes for the information score, and replaces `advantages` with the (batch, tokens) tensor that
-TRL's loss accepts. The maths is in lenbench.methods.iapo, the probes in lenbench.train.iapo_probe.
+TRL's loss accepts. The maths is in lenbench.methods.iapo, the probes in lenbench.train.iapo_probe,
+the entropies are TRL's `entropy_from_logits`.
 """
 
 from __future__ import annotations
@@ -13,11 +14,11 @@ import time
 
 import torch
 from trl.models.utils import disable_gradient_checkpointing
+from trl.trainer.utils import entropy_from_logits
 
 from lenbench.errors import ConfigError
 from lenbench.methods.iapo import (
     IAPOMethodConfig,
-    entropy_from_logits,
     information_gains,
     smooth_scores,
     token_advantages,
@@ -47,7 +48,7 @@ def policy_entropies(model, batch: dict, temperature: float) -> torch.Tensor:
     width = batch["completion_ids"].shape[1]
     with torch.no_grad():
         logits = model(input_ids=ids, attention_mask=mask, position_ids=positions, logits_to_keep=width + 1).logits
-    return entropy_from_logits(logits[:, :-1] / temperature)
+    return entropy_from_logits((logits[:, :-1] / temperature).float())  # TRL's, in float32 as before
 
 
 class IAPOHooks:

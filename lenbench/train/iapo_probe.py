@@ -12,8 +12,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
+from trl.trainer.utils import entropy_from_logits
 
-from lenbench.methods.iapo import entropy_from_logits, probe_positions
+from lenbench.methods.iapo import probe_positions
 
 
 def find_answer(completion: Sequence[int], suffix: Sequence[int], eos_ids: set[int]) -> list[int] | None:
@@ -107,7 +108,7 @@ def probe_uncertainty(
             length = len(tail)
             starts = torch.arange(len(ts)) * length
             if estimator == "early_exit":
-                values = entropy_from_logits(logits[slot, starts + length - 1]).tolist()
+                values = entropy_from_logits(logits[slot, starts + length - 1].float()).tolist()
             else:
                 answer = torch.tensor(answers[row])
                 # probe j: query j * length + len(suffix) - 1 + a predicts answer token a

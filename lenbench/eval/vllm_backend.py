@@ -1,13 +1,11 @@
 """Evaluation generation on vLLM (`eval.backend=vllm`; GPU machines with the `gpu` extra only).
 
-`vllm_generator` opens a vllm.LLM on the policy (the model directory, or the in-memory policy
-saved to a scratch directory first) and yields a function with the signature of
-`lenbench.evaluate.generate` minus model, tokenizer and batch size: n samples per prompt through
-SamplingParams(n=...), returned as list[list[Completion]] in prompt order, so grading and metrics
-are shared with the transformers backend. Prompts are tokenized by the policy's own tokenizer
-(no special tokens added) and passed as token ids, as the transformers backend does; completions
-are decoded by that tokenizer too. Token counts follow evaluate.py: vLLM keeps the EOS (or stop)
-token in `token_ids`, and a completion cut by the length limit counts as `max_new_tokens`.
+`vllm_backend` opens a vllm.LLM on the policy (the model directory, or the in-memory policy saved
+to a scratch directory first) for the duration of a block. Its `generate` draws n samples per
+prompt through SamplingParams(n=...). Prompts are tokenized by the policy's own tokenizer (no
+special tokens added) and passed as token ids, as the transformers backend does; completions are
+decoded by that tokenizer too. vLLM keeps the EOS (or stop) token in `token_ids`, and a
+completion cut by the length limit counts as `max_new_tokens` (lenbench.eval.backend).
 
 vllm is imported only here, lazily; without it the error names eval.backend and the extra.
 """
@@ -15,23 +13,19 @@ vllm is imported only here, lazily; without it the error names eval.backend and 
 from __future__ import annotations
 
 import gc
+import logging
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import torch
 
 from lenbench.config import EvalConfig
-from lenbench.evaluate import Completion
+from lenbench.eval.backend import Completion, Sampling
 from lenbench.models import require_vllm
 
-
-def _import_vllm():
-    require_vllm("eval.backend=vllm")
-    import vllm
-
-    return vllm
+log = logging.getLogger(__name__)
 
 
 def completions_from_outputs(outputs, tokenizer, max_new_tokens: int) -> list[list[Completion]]:
@@ -48,44 +42,40 @@ def completions_from_outputs(outputs, tokenizer, max_new_tokens: int) -> list[li
     return rows
 
 
-def generate_vllm(
-    llm,
-    tokenizer,
-    prompts: list[str],
-    *,
-    num_samples: int,
-    do_sample: bool,
-    temperature: float,
-    top_p: float,
-    max_new_tokens: int,
-    desc: str,
-) -> list[list[Completion]]:
-    """`num_samples` completions for each prompt, in prompt order (greedy when not do_sample)."""
-    from vllm import SamplingParams
+class VLLMBackend:
+    """A vLLM engine and the policy's tokenizer."""
 
-    params = SamplingParams(
-        n=num_samples,
-        temperature=temperature if do_sample else 0.0,
-        top_p=top_p if do_sample else 1.0,
-        max_tokens=max_new_tokens,
-    )
-    requests = [{"prompt_token_ids": tokenizer(p, add_special_tokens=False)["input_ids"]} for p in prompts]
-    print(f"[lenbench] {desc}: {len(requests)} prompts on vLLM")
-    outputs = llm.generate(requests, sampling_params=params, use_tqdm=True)
-    return completions_from_outputs(outputs, tokenizer, max_new_tokens)
+    def __init__(self, llm, tokenizer):
+        self.llm, self.tokenizer = llm, tokenizer
+
+    def generate(self, prompts: list[str], sampling: Sampling, desc: str) -> list[list[Completion]]:
+        from vllm import SamplingParams
+
+        params = SamplingParams(
+            n=sampling.num_samples,
+            temperature=sampling.temperature if sampling.do_sample else 0.0,
+            top_p=sampling.top_p if sampling.do_sample else 1.0,
+            max_tokens=sampling.max_new_tokens,
+        )
+        requests = [{"prompt_token_ids": self.tokenizer(p, add_special_tokens=False)["input_ids"]} for p in prompts]
+        log.info("%s: %d prompts on vLLM", desc, len(requests))
+        outputs = self.llm.generate(requests, sampling_params=params, use_tqdm=True)
+        return completions_from_outputs(outputs, self.tokenizer, sampling.max_new_tokens)
 
 
 @contextmanager
-def vllm_generator(
+def vllm_backend(
     model, tokenizer, cfg: EvalConfig, seed: int, model_dir: Path | None = None, trust_remote_code: bool = False
-) -> Iterator[Callable[..., list[list[Completion]]]]:
-    """A vLLM engine on the policy for the duration of the block, yielding the generate function.
+) -> Iterator[VLLMBackend]:
+    """A vLLM engine on the policy for the duration of the block.
 
     `model_dir`: the policy's directory when the in-memory model is unchanged from it (an untrained
     base model); None saves `model` and `tokenizer` to a scratch directory. The policy is moved to
     CPU while vLLM holds the GPU, and back afterwards.
     """
-    vllm = _import_vllm()
+    require_vllm("eval.backend=vllm")
+    import vllm
+
     device = next(model.parameters()).device
     with tempfile.TemporaryDirectory(prefix="lenbench-vllm-") as scratch:
         if model_dir is None:
@@ -94,7 +84,7 @@ def vllm_generator(
             tokenizer.save_pretrained(model_dir)
         model.to("cpu")
         torch.cuda.empty_cache()
-        engine = [  # held in a list so that closing the block releases it
+        backend = VLLMBackend(
             vllm.LLM(
                 model=str(model_dir),
                 tokenizer=str(model_dir),
@@ -104,12 +94,13 @@ def vllm_generator(
                 tensor_parallel_size=cfg.vllm_tensor_parallel_size,
                 max_model_len=cfg.vllm_max_model_length,
                 trust_remote_code=trust_remote_code,
-            )
-        ]
+            ),
+            tokenizer,
+        )
         try:
-            yield lambda prompts, **kwargs: generate_vllm(engine[0], tokenizer, prompts, **kwargs)
+            yield backend
         finally:
-            engine.clear()
+            backend.llm = None  # releases the engine before the GPU cache is emptied
             gc.collect()
             torch.cuda.empty_cache()
             model.to(device)

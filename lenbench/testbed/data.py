@@ -1,15 +1,15 @@
-"""Dataset adapter for the arith testbed: RL train set, held-out eval set, SFT traces."""
+"""Dataset adapter of the arith testbed: RL train set, held-out (or dev) eval set, SFT traces, as TaskData."""
 
 from __future__ import annotations
 
 import hashlib
 import random
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from datasets import Dataset
 
 from lenbench.config import DatasetConfig
-from lenbench.data.prompts import PLAN_SENTENCE
+from lenbench.data.task import TaskData
 from lenbench.errors import ConfigError
 from lenbench.grading import Grader
 from lenbench.testbed.arith import (
@@ -23,26 +23,6 @@ from lenbench.testbed.arith import (
     sample_split,
     sample_trace,
 )
-
-
-@dataclass
-class TaskData:
-    """What a run trains and evaluates on."""
-
-    train: Dataset
-    """Columns: prompt, answer, difficulty, oracle_length, problem_id (file datasets add unit)."""
-    eval: Dataset
-    """Same columns; problems disjoint from train."""
-    grader: Grader
-    """How completions are graded (lenbench.grading.Grader: exact or math, with its settings)."""
-    eval_hash: str
-    """Hash of the eval problems: runs are comparable only when it matches."""
-    train_hash: str
-    """Hash of the train problems: a stage-1 length table belongs to one train set."""
-    skipped: int = 0
-    """Malformed rows skipped while loading (file datasets with dataset.skip_invalid=true)."""
-    plan: tuple[str, str] = PLAN_SENTENCE
-    """LAPO's plan sentence as (opening, closing) text around the number n, in this dataset's words."""
 
 
 def _rows(problems: list[Problem]) -> dict[str, list]:

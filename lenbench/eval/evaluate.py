@@ -1,0 +1,80 @@
+"""Held-out evaluation: generate, grade, and compute the metrics of shared/docs/methods.md.
+
+Per problem: `samples_per_problem` sampled completions (pass@1 as avg@k) and, optionally, one
+greedy completion, on the backend eval.backend names (`transformers` or `vllm`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import torch
+from datasets import Dataset
+
+from lenbench.config import EvalConfig
+from lenbench.eval.backend import Backend, Sampling
+from lenbench.eval.grade import graded_rows
+from lenbench.eval.summary import summarize
+from lenbench.eval.transformers_backend import TransformersBackend
+from lenbench.grading import Grader
+
+
+@dataclass
+class EvalResult:
+    samples: pd.DataFrame
+    """One row per completion: problem_id, difficulty, answer (gold), decoding, sample, completion, tokens,
+    truncated, extracted (the answer read from the completion, empty when none), reason (why it graded
+    as it did: lenbench.grading.REASONS), correct."""
+    by_difficulty: pd.DataFrame
+    """One row per difficulty level."""
+    summary: dict[str, float]
+    """Headline metrics (accuracy = pass@1 over sampled completions, tokens_mean, ...)."""
+
+
+@contextmanager
+def open_backend(
+    model, tokenizer, cfg: EvalConfig, seed: int, model_dir: Path | None = None, trust_remote_code: bool = False
+) -> Iterator[Backend]:
+    """The backend eval.backend names, on the policy, for the duration of the block."""
+    if cfg.backend == "vllm":
+        from lenbench.eval.vllm_backend import vllm_backend
+
+        with vllm_backend(model, tokenizer, cfg, seed, model_dir, trust_remote_code) as backend:
+            yield backend
+    else:
+        yield TransformersBackend(model, tokenizer, cfg.batch_size)
+
+
+def evaluate(
+    model,
+    tokenizer,
+    data: Dataset,
+    grader: str | Grader,
+    cfg: EvalConfig,
+    max_new_tokens: int,
+    seed: int,
+    *,
+    model_dir: Path | None = None,
+    trust_remote_code: bool = False,
+) -> EvalResult:
+    """Generate, grade and summarize on `data`. `model_dir`/`trust_remote_code`: vLLM backend only
+    (the policy's directory when the model is unchanged from it; None saves the model for vLLM)."""
+    prompts = list(data["prompt"])
+    torch.manual_seed(seed)
+    sampled_settings = Sampling(cfg.samples_per_problem, True, cfg.temperature, cfg.top_p, max_new_tokens)
+    greedy_settings = Sampling(1, False, 1.0, cfg.top_p, max_new_tokens)
+    with open_backend(model, tokenizer, cfg, seed, model_dir, trust_remote_code) as backend:
+        sampled = backend.generate(prompts, sampled_settings, f"eval: {cfg.samples_per_problem} samples/problem")
+        greedy = backend.generate(prompts, greedy_settings, "eval: greedy") if cfg.greedy else None
+    rows = graded_rows(data, sampled, "sample", grader)
+    if greedy is not None:
+        rows += graded_rows(data, greedy, "greedy", grader)
+    samples = pd.DataFrame(rows)
+    by_difficulty = pd.DataFrame(
+        [{"difficulty": k, **summarize(group)} for k, group in samples.groupby("difficulty")]
+    )
+    return EvalResult(samples, by_difficulty, summarize(samples))
