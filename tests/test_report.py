@@ -232,7 +232,7 @@ def test_the_report_says_which_runs_it_left_out_and_why(tmp_path, monkeypatch):
     import mlflow
 
     from lenbench.report.runs import unfinished_runs
-    from lenbench.runs import liveness_tags
+    from lenbench.tracking import liveness_tags
 
     monkeypatch.chdir(tmp_path)
     uri = f"sqlite:///{tmp_path / 'runs.db'}"
