@@ -28,6 +28,7 @@ def test_multirun_base_and_grpo_land_in_mlflow(cli, tmp_path):
         curves = client.get_run(run_id).data.metrics
         assert ("train/reward" in curves) == (method == "grpo")
         assert ("train/kl" in curves) == (method == "grpo")
+    assert client.get_experiment_by_name("lenbench").tags["mlflow.experimentKind"] == "custom_model_development"
     grpo_id = runs.run_id[runs["tags.method"] == "grpo"].item()
     assert len(client.get_metric_history(grpo_id, "train/step_seconds")) == 2  # one point per step
 

@@ -125,6 +125,8 @@ def test_report_cli_writes_table_plots_and_documents(tmp_path, capsys, monkeypat
     assert "| lead " in capsys.readouterr().out
     logged = mlflow.search_runs(experiment_names=["lenbench-reports"])
     assert len(logged) == 1 and logged.iloc[0]["tags.kind"] == "report"
+    kind = mlflow.get_experiment_by_name("lenbench-reports").tags["mlflow.experimentKind"]
+    assert kind == "custom_model_development"  # a model-training experiment, like the runs' one
     artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(logged.iloc[0].run_id)}
     assert {"report.html", "pareto.png", "comparison.csv"} <= artifacts
 

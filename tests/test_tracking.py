@@ -1,13 +1,15 @@
-"""MLflow runs end FINISHED, FAILED or KILLED, never RUNNING; params are flattened."""
+"""MLflow runs end FINISHED, FAILED or KILLED, never RUNNING; params are flattened; experiments are
+model-training experiments. Real MLflow, sqlite stores."""
 
 import os
 import signal
+from dataclasses import replace
 
 import mlflow
 import pytest
 
 from lenbench.config import TrackingConfig
-from lenbench.tracking import Terminated, flatten, tracked_run
+from lenbench.tracking import KIND_TAG, TRAINING_KIND, Terminated, flatten, tracked_run
 
 
 @pytest.fixture
@@ -61,3 +63,15 @@ def test_sigterm_is_killed(store):
             os.kill(os.getpid(), signal.SIGTERM)
     assert _status(store, run_id) == "KILLED"
     assert signal.getsignal(signal.SIGTERM) is not None  # previous handler restored
+
+
+def test_experiments_are_model_training_experiments(store):
+    client = mlflow.MlflowClient(tracking_uri=store.uri)
+    client.create_experiment("old")  # made before lenbench set a kind
+    client.create_experiment("genai", tags={KIND_TAG: "genai_development"})
+    for name in (store.experiment, "old", "genai"):  # the first one new, created by the run
+        with tracked_run(replace(store, experiment=name), "kind", {}, {}, ""):
+            pass
+    kinds = {e.name: e.tags.get(KIND_TAG) for e in client.search_experiments()}
+    assert kinds[store.experiment] == kinds["old"] == TRAINING_KIND == "custom_model_development"
+    assert kinds["genai"] == "genai_development"  # a kind chosen by someone else stays

@@ -1,6 +1,6 @@
 """MLflow, and only here: the one package of lenbench that imports mlflow (tests/test_imports.py).
 
-    store     can a store be written, does its server answer
+    store     can a store be written, does its server answer; model-training experiments
     job       one run per job: params, config, metrics, artifacts, status
     liveness  heartbeats, and the RUNNING runs of dead processes ended KILLED
     read      runs, metric histories and artifacts read back (the report), a report's own run
@@ -24,11 +24,14 @@ from lenbench.tracking.job import (
 from lenbench.tracking.liveness import RunningRun, death_reason, end_dead_runs, heartbeat, liveness_tags, running_runs
 from lenbench.tracking.read import download_artifact, has_experiment, log_folder_run, metric_history, run_table
 from lenbench.tracking.store import (
+    KIND_TAG,
+    TRAINING_KIND,
     check_experiment,
     check_server,
     check_store,
     local_store_dir,
     store_errors,
+    use_experiment,
 )
 
 _STEPS = ("MlflowStepLogger", "StepTimer")
@@ -43,8 +46,9 @@ def __getattr__(name: str):
 
 
 __all__ = [
-    "RunningRun", "Terminated", *_STEPS, "check_experiment", "check_server", "check_store", "death_reason",
-    "download_artifact", "end_dead_runs", "flatten", "has_experiment", "heartbeat", "is_main_process",
-    "liveness_tags", "local_store_dir", "log_artifact", "log_eval", "log_folder_run", "log_metrics", "log_table",
-    "metric_history", "run_table", "running_runs", "set_tag", "store_errors", "tracked_run",
+    "KIND_TAG", "TRAINING_KIND", "RunningRun", "Terminated", *_STEPS, "check_experiment", "check_server",
+    "check_store", "death_reason", "download_artifact", "end_dead_runs", "flatten", "has_experiment", "heartbeat",
+    "is_main_process", "liveness_tags", "local_store_dir", "log_artifact", "log_eval", "log_folder_run",
+    "log_metrics", "log_table", "metric_history", "run_table", "running_runs", "set_tag", "store_errors",
+    "tracked_run", "use_experiment",
 ]

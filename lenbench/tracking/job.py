@@ -24,7 +24,7 @@ import pandas as pd
 from lenbench.config import TrackingConfig
 from lenbench.store_lock import store_setup_lock
 from lenbench.tracking.liveness import end_dead_runs, heartbeat, liveness_tags
-from lenbench.tracking.store import check_experiment
+from lenbench.tracking.store import check_experiment, use_experiment
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +80,7 @@ def tracked_run(
     with store_setup_lock(cfg.uri):
         mlflow.set_tracking_uri(cfg.uri)
         check_experiment(cfg)
-        mlflow.set_experiment(cfg.experiment)
+        use_experiment(cfg.experiment)
         # the runs of jobs killed with no chance to end them (kill -9, a lost node)
         for dead in end_dead_runs(cfg.uri, stale_after=cfg.stale_after_seconds)[0]:
             log.warning("ended %s KILLED: %s", dead.describe(), dead.dead)

@@ -8,6 +8,8 @@ import mlflow
 import pandas as pd
 from mlflow.exceptions import MlflowException
 
+from lenbench.tracking.store import use_experiment
+
 FINISHED, NOT_FINISHED = "attributes.status = 'FINISHED'", "attributes.status != 'FINISHED'"
 
 
@@ -40,9 +42,10 @@ def download_artifact(uri: str, run_id: str, path: str, folder: str) -> str | No
 
 
 def log_folder_run(uri: str, experiment: str, run_name: str, tags: dict[str, str], folder: Path) -> str:
-    """A FINISHED run of `experiment` with every file of `folder` as an artifact; returns its id."""
+    """A FINISHED run of `experiment` (a model-training experiment) with every file of `folder` as an
+    artifact; returns its id."""
     mlflow.set_tracking_uri(uri)
-    mlflow.set_experiment(experiment)
+    use_experiment(experiment)
     with mlflow.start_run(run_name=run_name, tags=tags) as run:
         mlflow.log_artifacts(str(folder))
     return run.info.run_id

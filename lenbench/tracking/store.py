@@ -1,4 +1,9 @@
-"""An MLflow store before any run: can it be written, does its server answer, is its experiment usable."""
+"""An MLflow store before any run: can it be written, does its server answer, which experiment to use.
+
+lenbench's experiments are model-training experiments: they carry MLflow 3's experiment-kind tag
+with the custom-model-development value, set when lenbench creates the experiment and added to an
+existing one that has no kind yet (a kind chosen by someone else is left as it is).
+"""
 
 from __future__ import annotations
 
@@ -17,6 +22,8 @@ from lenbench.store_lock import sqlite_path
 
 SERVER_PROBE_SECONDS = 5.0
 """How long `check_server` waits for a tracking server to accept a connection."""
+KIND_TAG, TRAINING_KIND = "mlflow.experimentKind", "custom_model_development"
+"""MLflow 3's experiment-kind tag and its value for model training (the other: genai_development)."""
 
 
 def local_store_dir(uri: str) -> Path | None:
@@ -80,6 +87,24 @@ def check_experiment(cfg: TrackingConfig) -> None:
             f"in {cfg.uri}; restore it (mlflow experiments restore -x {experiment.experiment_id}) or choose "
             "another tracking.experiment"
         )
+
+
+def use_experiment(name: str) -> str:
+    """Make `name` the active experiment of the (already set) store, as a model-training experiment:
+    created with the kind tag, or given it when it has no kind. Returns its id."""
+    experiment = mlflow.get_experiment_by_name(name)
+    if experiment is None:
+        try:
+            created = mlflow.create_experiment(name, tags={KIND_TAG: TRAINING_KIND})
+        except MlflowException:  # created meanwhile by another job of the store
+            experiment = mlflow.get_experiment_by_name(name)
+            if experiment is None:
+                raise
+        else:
+            return mlflow.set_experiment(experiment_id=created).experiment_id
+    if KIND_TAG not in experiment.tags:
+        mlflow.MlflowClient().set_experiment_tag(experiment.experiment_id, KIND_TAG, TRAINING_KIND)
+    return mlflow.set_experiment(experiment_id=experiment.experiment_id).experiment_id
 
 
 @contextmanager
