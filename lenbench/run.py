@@ -91,7 +91,7 @@ def run_job(cfg: DictConfig) -> tuple[float, float]:
     from lenbench.data import load_task_data
     from lenbench.data.prompts import model_prompts
     from lenbench.evaluate import evaluate
-    from lenbench.tracking import log_eval, log_metrics, set_tag, tracked_run
+    from lenbench.tracking import log_eval, log_metrics, set_tag, task_inputs, tracked_run
     from lenbench.train.recipes import recipe_for
 
     tokenizer = policy_tokenizer(run)
@@ -120,7 +120,8 @@ def run_job(cfg: DictConfig) -> tuple[float, float]:
         f"{run.method.name} on {run.dataset.name}, seed {run.seed}; overrides: {' '.join(overrides) or 'none'}; "
         f"outputs in {out_dir.resolve()}"
     )
-    with tracked_run(run.tracking, name, resolved, tags, OmegaConf.to_yaml(cfg, resolve=True)) as active:
+    yaml = OmegaConf.to_yaml(cfg, resolve=True)
+    with tracked_run(run.tracking, name, resolved, tags, yaml, task_inputs(run.dataset, data)) as active:
         path = policy_path(run)
         model, tokenizer = load_policy(run, path)
         trains = METHODS[run.method.name].trains

@@ -1,7 +1,8 @@
 """MLflow, and only here: the one package of lenbench that imports mlflow (tests/test_imports.py).
 
     store     can a store be written, does its server answer; model-training experiments
-    job       one run per job: params, config, metrics, artifacts, status
+    job       one run per job: params, config, dataset inputs, metrics, artifacts, status
+    datasets  the train and eval sets as MLflow dataset inputs
     liveness  heartbeats, and the RUNNING runs of dead processes ended KILLED
     read      runs, metric histories and artifacts read back (the report), a report's own run
     steps     trainer callbacks: step times and the trainer's logs as metric curves
@@ -10,6 +11,7 @@ Everything else records through these functions. `steps` imports transformers, s
 callbacks load on first use: reading a store (the report, `lenbench.runs cleanup`) stays light.
 """
 
+from lenbench.tracking.datasets import DataInput, log_inputs, task_inputs
 from lenbench.tracking.job import (
     Terminated,
     flatten,
@@ -46,9 +48,9 @@ def __getattr__(name: str):
 
 
 __all__ = [
-    "KIND_TAG", "TRAINING_KIND", "RunningRun", "Terminated", *_STEPS, "check_experiment", "check_server",
-    "check_store", "death_reason", "download_artifact", "end_dead_runs", "flatten", "has_experiment", "heartbeat",
-    "is_main_process", "liveness_tags", "local_store_dir", "log_artifact", "log_eval", "log_folder_run",
-    "log_metrics", "log_table", "metric_history", "run_table", "running_runs", "set_tag", "store_errors",
-    "tracked_run", "use_experiment",
+    "KIND_TAG", "TRAINING_KIND", "DataInput", "RunningRun", "Terminated", *_STEPS, "check_experiment",
+    "check_server", "check_store", "death_reason", "download_artifact", "end_dead_runs", "flatten",
+    "has_experiment", "heartbeat", "is_main_process", "liveness_tags", "local_store_dir", "log_artifact",
+    "log_eval", "log_folder_run", "log_inputs", "log_metrics", "log_table", "metric_history", "run_table",
+    "running_runs", "set_tag", "store_errors", "task_inputs", "tracked_run", "use_experiment",
 ]

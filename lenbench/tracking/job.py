@@ -1,4 +1,4 @@
-"""One MLflow run per job, with params, config, eval metrics, artifacts and status.
+"""One MLflow run per job, with params, config, dataset inputs, eval metrics, artifacts and status.
 
 A job's run ends FINISHED on success, FAILED on an exception, KILLED on Ctrl-C or SIGTERM
 (what Slurm and submitit send on cancellation); it is never left RUNNING. A job killed with no
@@ -13,7 +13,7 @@ import os
 import signal
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,7 @@ import pandas as pd
 
 from lenbench.config import TrackingConfig
 from lenbench.store_lock import store_setup_lock
+from lenbench.tracking.datasets import DataInput, log_inputs
 from lenbench.tracking.liveness import end_dead_runs, heartbeat, liveness_tags
 from lenbench.tracking.store import check_experiment, use_experiment
 
@@ -68,9 +69,10 @@ def is_main_process() -> bool:
 
 @contextmanager
 def tracked_run(
-    cfg: TrackingConfig, run_name: str, params: dict[str, Any], tags: dict[str, str], resolved_yaml: str
+    cfg: TrackingConfig, run_name: str, params: dict[str, Any], tags: dict[str, str], resolved_yaml: str,
+    inputs: Sequence[DataInput] = (),
 ) -> Iterator[mlflow.ActiveRun | None]:
-    """Start an MLflow run, log params/config, and end it with the right status.
+    """Start an MLflow run, log params, config and dataset `inputs`, and end it with the right status.
 
     Only the main process of a multi-GPU launch records a run; the others train in lockstep under
     None and must not call MLflow (lenbench's own calls check `mlflow.active_run()`)."""
@@ -89,6 +91,7 @@ def tracked_run(
         with _sigterm_as_interrupt(), heartbeat(cfg.uri, run.info.run_id, cfg.heartbeat_seconds):
             mlflow.log_params(flatten(params))
             mlflow.log_text(resolved_yaml, "config.yaml")
+            log_inputs(inputs)
             yield run
     except KeyboardInterrupt:
         mlflow.end_run(status="KILLED")
