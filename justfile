@@ -29,6 +29,6 @@ phenomena *ARGS:
 lint:
     {{py}} -m ruff check lenbench tests analysis hydra_plugins scripts
 
-# the MLflow UI on the project's store: http://127.0.0.1:5000
+# the MLflow UI on the project's store: http://127.0.0.1:5000/#/experiments/1?workflowType=machine_learning (the runs view)
 ui:
     {{py}} -m mlflow ui --backend-store-uri sqlite:///mlflow.db --host 127.0.0.1 --port 5000

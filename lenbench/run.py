@@ -88,12 +88,10 @@ def run_job(cfg: DictConfig) -> tuple[float, float]:
     if threads:
         torch.set_num_threads(threads)
 
-    import mlflow
-
     from lenbench.data import load_task_data
     from lenbench.data.prompts import model_prompts
     from lenbench.eval import evaluate
-    from lenbench.tracking import log_eval, tracked_run
+    from lenbench.tracking import log_eval, log_metrics, set_tag, task_inputs, tracked_run
     from lenbench.train.recipes import recipe_for
 
     tokenizer = policy_tokenizer(run)
@@ -122,7 +120,8 @@ def run_job(cfg: DictConfig) -> tuple[float, float]:
         f"{run.method.name} on {run.dataset.name}, seed {run.seed}; overrides: {' '.join(overrides) or 'none'}; "
         f"outputs in {out_dir.resolve()}"
     )
-    with tracked_run(run.tracking, name, resolved, tags, OmegaConf.to_yaml(cfg, resolve=True)) as active:
+    yaml = OmegaConf.to_yaml(cfg, resolve=True)
+    with tracked_run(run.tracking, name, resolved, tags, yaml, task_inputs(run.dataset, data)) as active:
         path = policy_path(run)
         model, tokenizer = load_policy(run, path)
         trains = METHODS[run.method.name].trains
@@ -130,9 +129,9 @@ def run_job(cfg: DictConfig) -> tuple[float, float]:
             model = recipe.train(model, tokenizer, out_dir)
         if active is None:  # another process of a multi-GPU launch: rank 0 evaluates and records
             return float("nan"), float("nan")
-        mlflow.set_tag("base_model", str(path))
+        set_tag("base_model", str(path))
         if data.skipped:
-            mlflow.log_metric("data/skipped_rows", data.skipped)
+            log_metrics({"data/skipped_rows": data.skipped})
         prompts = recipe.eval_data()
         result = evaluate(
             model, tokenizer, prompts, data.grader, run.eval, run.eval_max_new_tokens, run.seed,
@@ -141,7 +140,7 @@ def run_job(cfg: DictConfig) -> tuple[float, float]:
         log_eval(result)
         extra = recipe.eval_metrics(result)
         if extra:
-            mlflow.log_metrics({f"eval/{key}": value for key, value in extra.items()})
+            log_metrics({f"eval/{key}": value for key, value in extra.items()})
             log.info("%s eval: %s", run.method.name, extra)
         accuracy, tokens = result.summary["accuracy"], result.summary["tokens_mean"]
         log.info("by difficulty:\n%s", result.by_difficulty.round(3).to_string(index=False))

@@ -27,9 +27,13 @@ def test_multirun_base_and_grpo_land_in_mlflow(cli, tmp_path):
         assert artifacts == {"eval/samples.csv", "eval/by_difficulty.csv"}
         params = client.get_run(run_id).data.params
         assert params["method.name"] == method and params["trainer.num_generations"] == "2"
+        inputs = client.get_run(run_id).inputs.dataset_inputs  # the UI's Dataset column: digest = the hash tag
+        contexts = {tag.value: i.dataset for i in inputs for tag in i.tags if tag.key == "mlflow.data.context"}
+        assert set(contexts) == {"eval", "train"} and contexts["eval"].digest == runs["tags.eval_hash"].iloc[0]
         curves = client.get_run(run_id).data.metrics
         assert ("train/reward" in curves) == (method == "grpo")
         assert ("train/kl" in curves) == (method == "grpo")
+    assert client.get_experiment_by_name("lenbench").tags["mlflow.experimentKind"] == "custom_model_development"
     grpo_id = runs.run_id[runs["tags.method"] == "grpo"].item()
     assert len(client.get_metric_history(grpo_id, "train/step_time")) == 2  # TRL's, one point per step
 

@@ -125,6 +125,8 @@ def test_report_cli_writes_table_plots_and_documents(tmp_path, capsys, monkeypat
     assert "| lead " in capsys.readouterr().out
     logged = mlflow.search_runs(experiment_names=["lenbench-reports"])
     assert len(logged) == 1 and logged.iloc[0]["tags.kind"] == "report"
+    kind = mlflow.get_experiment_by_name("lenbench-reports").tags["mlflow.experimentKind"]
+    assert kind == "custom_model_development"  # a model-training experiment, like the runs' one
     artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(logged.iloc[0].run_id)}
     assert {"report.html", "pareto.png", "comparison.csv"} <= artifacts
 
@@ -232,7 +234,7 @@ def test_the_report_says_which_runs_it_left_out_and_why(tmp_path, monkeypatch):
     import mlflow
 
     from lenbench.report.runs import unfinished_runs
-    from lenbench.runs import liveness_tags
+    from lenbench.tracking import liveness_tags
 
     monkeypatch.chdir(tmp_path)
     uri = f"sqlite:///{tmp_path / 'runs.db'}"

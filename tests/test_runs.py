@@ -1,4 +1,5 @@
-"""Runs whose process died are found and ended KILLED (lenbench.runs), by the next job or the command.
+"""Runs whose process died are found and ended KILLED (lenbench.tracking.liveness), by the next job or the
+`lenbench.runs` command.
 
 Processes here are real: a child opens a tracked run and is killed with SIGKILL, so it has no chance
 to end its run; the liveness verdicts are read back from what MLflow holds.
@@ -18,8 +19,8 @@ import pytest
 
 from lenbench.config import TrackingConfig
 from lenbench.errors import ConfigError
-from lenbench.runs import death_reason, end_dead_runs, liveness_tags, main
-from lenbench.tracking import tracked_run
+from lenbench.runs import main
+from lenbench.tracking import death_reason, end_dead_runs, liveness_tags, tracked_run
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

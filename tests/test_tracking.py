@@ -1,13 +1,16 @@
-"""MLflow runs end FINISHED, FAILED or KILLED, never RUNNING; params are flattened."""
+"""MLflow runs end FINISHED, FAILED or KILLED, never RUNNING; params are flattened; a run's train and
+eval sets are its dataset inputs; experiments are model-training experiments. Real MLflow, sqlite stores."""
 
+import json
 import os
 import signal
+from dataclasses import replace
 
 import mlflow
 import pytest
 
-from lenbench.config import TrackingConfig
-from lenbench.tracking import Terminated, flatten, tracked_run
+from lenbench.config import DataFileConfig, DatasetConfig, TrackingConfig
+from lenbench.tracking import KIND_TAG, TRAINING_KIND, Terminated, flatten, task_inputs, tracked_run
 
 
 @pytest.fixture
@@ -61,3 +64,54 @@ def test_sigterm_is_killed(store):
             os.kill(os.getpid(), signal.SIGTERM)
     assert _status(store, run_id) == "KILLED"
     assert signal.getsignal(signal.SIGTERM) is not None  # previous handler restored
+
+
+def test_a_run_has_its_train_and_eval_sets_as_dataset_inputs(store):
+    from lenbench.data import load_task_data
+
+    cfg = DatasetConfig(max_difficulty=2, train_size=30, eval_per_difficulty=4)
+    data = load_task_data(cfg)
+    with tracked_run(store, "data", {}, {}, "", task_inputs(cfg, data)) as run:
+        run_id = run.info.run_id
+    inputs = mlflow.MlflowClient(tracking_uri=store.uri).get_run(run_id).inputs.dataset_inputs
+    logged = {tag.value: i.dataset for i in inputs for tag in i.tags if tag.key == "mlflow.data.context"}
+    assert {context: (d.name, d.digest) for context, d in logged.items()} == {
+        "eval": ("arith-eval", data.eval_hash), "train": ("arith-train", data.train_hash)}
+    source = json.loads(logged["eval"].source)["tags"]
+    assert logged["eval"].source_type == "code"
+    assert source == {"generator": "lenbench.testbed.arith", "split": "eval", "seed": cfg.seed, "min_difficulty": 1,
+                      "max_difficulty": 2, "value_max": cfg.value_max, "operand_max": cfg.operand_max,
+                      "eval_per_difficulty": 4}
+    assert json.loads(logged["train"].source)["tags"]["train_size"] == 30
+    other = load_task_data(replace(cfg, seed=cfg.seed + 1))  # other problems: another digest
+    assert task_inputs(cfg, other)[0].digest != logged["eval"].digest
+
+
+def test_file_dataset_inputs_name_their_files(tmp_path):
+    from lenbench.data import load_task_data
+
+    rows = [json.dumps({"problem": f"What is {i}+1?", "answer": i + 1}) for i in range(40)]
+    (tmp_path / "train.jsonl").write_text("\n".join(rows) + "\n")
+    (tmp_path / "eval.jsonl").write_text("\n".join(rows[:5]) + "\n")
+    train, evaluation = str(tmp_path / "train.jsonl"), str(tmp_path / "eval.jsonl")
+    files = {"name": "tmp", "adapter": "file", "grader": "math", "eval": DataFileConfig(path=evaluation)}
+    only_eval = DatasetConfig(**files)
+    [only] = task_inputs(only_eval, load_task_data(only_eval))  # no train file: no train set
+    assert (only.name, only.context, only.source) == ("tmp-eval", "eval", evaluation)
+    dev = DatasetConfig(**files, train=DataFileConfig(path=train), eval_split="dev")
+    data = load_task_data(dev)
+    assert [(i.name, i.context, i.digest, i.source) for i in task_inputs(dev, data)] == [
+        ("tmp-dev", "eval", data.eval_hash, train),  # the dev split is carved from the train file
+        ("tmp-train", "train", data.train_hash, train)]
+
+
+def test_experiments_are_model_training_experiments(store):
+    client = mlflow.MlflowClient(tracking_uri=store.uri)
+    client.create_experiment("old")  # made before lenbench set a kind
+    client.create_experiment("genai", tags={KIND_TAG: "genai_development"})
+    for name in (store.experiment, "old", "genai"):  # the first one new, created by the run
+        with tracked_run(replace(store, experiment=name), "kind", {}, {}, ""):
+            pass
+    kinds = {e.name: e.tags.get(KIND_TAG) for e in client.search_experiments()}
+    assert kinds[store.experiment] == kinds["old"] == TRAINING_KIND == "custom_model_development"
+    assert kinds["genai"] == "genai_development"  # a kind chosen by someone else stays

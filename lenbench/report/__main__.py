@@ -15,13 +15,9 @@ from lenbench.errors import ConfigError
 
 def log_report(uri: str, experiment: str, out: Path, table) -> str:
     """The report as an MLflow run of its own: every file as an artifact, the compared configs as a tag."""
-    import mlflow
+    from lenbench.tracking import log_folder_run
 
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_experiment(experiment)
-    with mlflow.start_run(run_name="report", tags={"kind": "report", "configs": ", ".join(table["config"])}) as run:
-        mlflow.log_artifacts(str(out))
-    return run.info.run_id
+    return log_folder_run(uri, experiment, "report", {"kind": "report", "configs": ", ".join(table["config"])}, out)
 
 
 def main(argv: list[str] | None = None) -> int:

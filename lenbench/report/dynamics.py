@@ -20,14 +20,13 @@ CURVES = {
 
 def curves(runs: pd.DataFrame, configs: pd.Series, keys=tuple(CURVES)) -> pd.DataFrame:
     """Long table (config, metric, step, value): each metric's history averaged over the config's seeds."""
-    import mlflow
+    from lenbench.tracking import metric_history
 
     rows = []
     for index, row in runs.iterrows():
-        client = mlflow.MlflowClient(tracking_uri=row["tags.store"])
         for key in keys:
-            for point in client.get_metric_history(row["run_id"], key):
-                rows.append({"config": configs[index], "metric": key, "step": point.step, "value": point.value})
+            for step, value in metric_history(row["tags.store"], row["run_id"], key):
+                rows.append({"config": configs[index], "metric": key, "step": step, "value": value})
     if not rows:
         return pd.DataFrame(columns=["config", "metric", "step", "value"])
     return pd.DataFrame(rows).groupby(["config", "metric", "step"], as_index=False)["value"].mean()

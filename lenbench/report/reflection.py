@@ -41,17 +41,13 @@ def load_samples(runs: pd.DataFrame, configs: pd.Series) -> tuple[pd.DataFrame, 
     """Every run's eval/samples.csv artifact with the run's config label; and the runs that had none."""
     import tempfile
 
-    import mlflow
-    from mlflow.exceptions import MlflowException
+    from lenbench.tracking import download_artifact
 
     frames, missing = [], []
     with tempfile.TemporaryDirectory() as scratch:
         for index, row in runs.iterrows():
-            mlflow.set_tracking_uri(row["tags.store"])
-            try:
-                path = mlflow.artifacts.download_artifacts(run_id=row["run_id"], artifact_path="eval/samples.csv",
-                                                           dst_path=f"{scratch}/{row['run_id']}")
-            except (MlflowException, OSError):
+            path = download_artifact(row["tags.store"], row["run_id"], "eval/samples.csv", f"{scratch}/{row['run_id']}")
+            if path is None:
                 missing.append(f"run {row['run_id']} ({configs[index]}): no eval/samples.csv, left out of the "
                                "reflection table")
                 continue

@@ -35,12 +35,11 @@ def load_runs(uris: str | list[str], experiment: str = "lenbench", methods: list
 
 
 def _finished_runs(uri: str, experiment: str) -> pd.DataFrame:
-    import mlflow
+    from lenbench.tracking import has_experiment, run_table
 
-    mlflow.set_tracking_uri(uri)
-    if mlflow.get_experiment_by_name(experiment) is None:
+    if not has_experiment(uri, experiment):
         raise ConfigError(f"no MLflow experiment {experiment!r} in the store {uri}")
-    runs = mlflow.search_runs(experiment_names=[experiment], filter_string="attributes.status = 'FINISHED'")
+    runs = run_table(uri, experiment)
     if runs.empty:
         others = unfinished_runs(uri, experiment)
         raise ConfigError(f"no finished runs in experiment {experiment!r} of the store {uri}"
@@ -52,12 +51,9 @@ def _finished_runs(uri: str, experiment: str) -> pd.DataFrame:
 def unfinished_runs(uri: str, experiment: str = "lenbench") -> str | None:
     """What the report leaves out of a store for not being FINISHED, with the why of each RUNNING run
     (in progress, or its process is gone: `python -m lenbench.runs cleanup` ends it); None if nothing."""
-    import mlflow
+    from lenbench.tracking import run_table, running_runs
 
-    from lenbench.runs import running_runs
-
-    mlflow.set_tracking_uri(uri)
-    others = mlflow.search_runs(experiment_names=[experiment], filter_string="attributes.status != 'FINISHED'")
+    others = run_table(uri, experiment, finished=False)
     if others.empty:
         return None
     counts = others["status"].value_counts()

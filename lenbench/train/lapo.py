@@ -325,9 +325,7 @@ class LAPORecipe(GRPORecipe):
         return checkpoint
 
     def train(self, model, tokenizer, out_dir: Path):
-        import mlflow
-
-        from lenbench.tracking import MlflowStepLogger
+        from lenbench.tracking import MlflowStepLogger, log_artifact
 
         self.tokenizer = tokenizer
         model, table_path = train_lapo(
@@ -335,8 +333,7 @@ class LAPORecipe(GRPORecipe):
             lambda offset: [MlflowStepLogger(step_offset=offset)], table=self.table,
             checkpoint=self.checkpoint, checkpoint_stage=self.checkpoint_stage,
         )
-        if mlflow.active_run():  # the main process of a multi-GPU launch
-            mlflow.log_artifact(str(table_path), artifact_path=TABLE_ARTIFACT.rpartition("/")[0])
+        log_artifact(table_path, TABLE_ARTIFACT.rpartition("/")[0])  # by the main process of a multi-GPU launch
         return model
 
     def eval_data(self):

@@ -1,0 +1,138 @@
+"""One MLflow run per job, with params, config, dataset inputs, eval metrics, artifacts and status.
+
+A job's run ends FINISHED on success, FAILED on an exception, KILLED on Ctrl-C or SIGTERM
+(what Slurm and submitit send on cancellation); it is never left RUNNING. A job killed with no
+chance to end its run (kill -9, a lost node) leaves it RUNNING with a stale heartbeat: the next job
+on the store ends it KILLED (lenbench.tracking.liveness).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import tempfile
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import pandas as pd
+
+from lenbench.config import TrackingConfig
+from lenbench.store_lock import store_setup_lock
+from lenbench.tracking.datasets import DataInput, log_inputs
+from lenbench.tracking.liveness import end_dead_runs, heartbeat, liveness_tags
+from lenbench.tracking.store import check_experiment, use_experiment
+
+log = logging.getLogger(__name__)
+
+
+class Terminated(KeyboardInterrupt):
+    """Raised in the main thread when the process receives SIGTERM."""
+
+
+def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """{'a': {'b': 1}} -> {'a.b': 1}; lists and None become strings."""
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(flatten(value, f"{name}."))
+        else:
+            flat[name] = value if isinstance(value, (int, float, str, bool)) else str(value)
+    return flat
+
+
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        raise Terminated(f"received signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def is_main_process() -> bool:
+    """False in the other processes of a multi-GPU launch (`accelerate launch`: RANK > 0)."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+@contextmanager
+def tracked_run(
+    cfg: TrackingConfig, run_name: str, params: dict[str, Any], tags: dict[str, str], resolved_yaml: str,
+    inputs: Sequence[DataInput] = (),
+) -> Iterator[mlflow.ActiveRun | None]:
+    """Start an MLflow run, log params, config and dataset `inputs`, and end it with the right status.
+
+    Only the main process of a multi-GPU launch records a run; the others train in lockstep under
+    None and must not call MLflow (lenbench's own calls check `mlflow.active_run()`)."""
+    if not is_main_process():
+        yield None
+        return
+    with store_setup_lock(cfg.uri):
+        mlflow.set_tracking_uri(cfg.uri)
+        check_experiment(cfg)
+        use_experiment(cfg.experiment)
+        # the runs of jobs killed with no chance to end them (kill -9, a lost node)
+        for dead in end_dead_runs(cfg.uri, stale_after=cfg.stale_after_seconds)[0]:
+            log.warning("ended %s KILLED: %s", dead.describe(), dead.dead)
+        run = mlflow.start_run(run_name=run_name, tags={**tags, **liveness_tags()})
+    try:
+        with _sigterm_as_interrupt(), heartbeat(cfg.uri, run.info.run_id, cfg.heartbeat_seconds):
+            mlflow.log_params(flatten(params))
+            mlflow.log_text(resolved_yaml, "config.yaml")
+            log_inputs(inputs)
+            yield run
+    except KeyboardInterrupt:
+        mlflow.end_run(status="KILLED")
+        raise
+    except BaseException:
+        mlflow.end_run(status="FAILED")
+        raise
+    mlflow.end_run(status="FINISHED")
+
+
+def log_table(frame: pd.DataFrame, artifact_path: str) -> None:
+    """A DataFrame as a CSV artifact (name of the file = last part of artifact_path)."""
+    folder, _, name = artifact_path.rpartition("/")
+    with tempfile.TemporaryDirectory() as scratch:
+        path = Path(scratch) / name
+        frame.to_csv(path, index=False)
+        mlflow.log_artifact(str(path), artifact_path=folder or None)
+
+
+def log_eval(result) -> None:
+    """Eval metrics (`eval/<name>`, per difficulty `eval/k<level>/<name>`) and the eval tables."""
+    mlflow.log_metrics({f"eval/{key}": value for key, value in result.summary.items()})
+    for row in result.by_difficulty.to_dict("records"):
+        level = int(row.pop("difficulty"))
+        mlflow.log_metrics({f"eval/k{level}/{key}": value for key, value in row.items()})
+    log_table(result.samples, "eval/samples.csv")
+    log_table(result.by_difficulty, "eval/by_difficulty.csv")
+
+
+def set_tag(key: str, value: str) -> None:
+    """A tag on the active run."""
+    mlflow.set_tag(key, value)
+
+
+def log_metrics(metrics: dict[str, float], step: int | None = None) -> None:
+    """Metrics on the active run (at `step`, for curves)."""
+    mlflow.log_metrics(metrics, step=step)
+
+
+def log_artifact(path: str | Path, folder: str | None = None) -> None:
+    """A file as an artifact of the active run, under `folder`; nothing outside a run (the other
+    processes of a multi-GPU launch)."""
+    if mlflow.active_run():
+        mlflow.log_artifact(str(path), artifact_path=folder)
