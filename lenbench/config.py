@@ -14,8 +14,8 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from lenbench.errors import ConfigError, check_choice, check_range
-from lenbench.methods import METHODS
 from lenbench.methods.baselines import MethodConfig
+from lenbench.registry import METHODS
 
 DATASETS = ("arith", "file")  # dataset adapters: the generated testbed, local json / jsonl / parquet files
 DATASET_GRADERS = {"arith": ("exact",), "file": ("math",)}  # graders each adapter's answers allow

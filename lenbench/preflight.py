@@ -24,8 +24,8 @@ from lenbench.errors import ConfigError, check_writable_dir
 def check_job(cfg: DictConfig) -> RunConfig:
     """The typed RunConfig of a composed job config; raises ConfigError naming the bad field."""
     from lenbench.data.benchmarks import check_dataset_files
-    from lenbench.methods import METHODS
     from lenbench.models import check_model_source
+    from lenbench.registry import METHODS
     from lenbench.tracking import check_store
 
     run = load_run_config(cfg)
@@ -72,7 +72,7 @@ def check_task_data(run: RunConfig, data, tokenizer) -> None:
     """The loaded problems against the config, before any model is loaded or run recorded: a
     training method needs a train set of at least one step's prompts; the testbed model's
     model.max_positions must hold the longest prompt plus the longest completion."""
-    from lenbench.methods import METHODS
+    from lenbench.registry import METHODS
 
     trains = METHODS[run.method.name].trains
     if trains and run.dataset.adapter == "file":

@@ -77,8 +77,8 @@ def sweep_tags(overrides: list[str]) -> dict[str, str]:
 
 def run_job(cfg: DictConfig) -> tuple[float, float]:
     """One job end to end; every config error is raised before any model is built."""
-    from lenbench.methods import METHODS
     from lenbench.models import check_runtime, load_policy, policy_path, policy_tokenizer
+    from lenbench.registry import METHODS
     from lenbench.tracking import check_server
 
     run = check_job(cfg)
@@ -93,8 +93,8 @@ def run_job(cfg: DictConfig) -> tuple[float, float]:
     from lenbench.data import load_task_data
     from lenbench.data.prompts import model_prompts
     from lenbench.evaluate import evaluate
+    from lenbench.registry import recipe_for
     from lenbench.tracking import log_eval, tracked_run
-    from lenbench.train.recipes import recipe_for
 
     tokenizer = policy_tokenizer(run)
     data = model_prompts(load_task_data(run.dataset), tokenizer, run.model.chat_template)

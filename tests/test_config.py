@@ -20,7 +20,7 @@ def test_default_config_composes_and_validates(compose):
 
 @pytest.mark.parametrize(
     "option, name", [("base", "base"), ("grpo", "grpo"), ("lapo", "lapo"), ("lapo_reference", "lapo"),
-                     ("lead", "lead"), ("lead_reference", "lead")]
+                     ("lead", "lead"), ("lead_reference", "lead"), ("iapo", "iapo"), ("iapo_reference", "iapo")]
 )
 def test_every_method_option_composes(compose, option, name):
     assert load_run_config(compose(f"method={option}")).method.name == name
@@ -197,3 +197,7 @@ def test_reference_method_configs_keep_the_papers_constants_whatever_the_testbed
     assert (lead.efficiency_mode, lead.aggregator, lead.length_min, lead.length_max) == ("sym", "mean_correct", 1000.0,
                                                                                          8000.0)
     assert (lead.weights, lead.ema_lambda, lead.w_min, lead.sharpness) == ("psi", 0.95, 0.3, 1.0)
+    # IAPO: the early_exit score, decay 0.5, the unit-L2 scale, weights at a point of the grid
+    iapo = load_run_config(compose("method=iapo_reference")).method
+    assert (iapo.estimator, iapo.decay, iapo.sqrt_length_scale) == ("early_exit", 0.5, True)
+    assert (iapo.score_weight, iapo.entropy_weight) == (0.01, 0.01)
