@@ -36,6 +36,7 @@ EVAL_BACKENDS = ("transformers", "vllm")
 EXTRACTION_STRATEGIES = ("boxed", "answer_is", "####", "last_number")  # how `math` grading finds an answer
 PRECISION_RULES = ("stated", "relative")  # how `math` grading compares a decimal with another number
 ANSWER_LISTS = ("any", "all")  # what a list-valued gold answer means
+SFT_SAMPLINGS = ("group_by_length", "random", "sequential")  # transformers' train_sampling_strategy values
 
 
 @dataclass
@@ -88,6 +89,9 @@ class GradingConfig:
     0.333, not 0.3); a coarser answer must equal the gold exactly."""
     timeout_seconds: float = 5.0
     """Time limit of one graded item (parsing and every comparison); over it: wrong (`timeout`)."""
+    worker_start_seconds: float = 120.0
+    """Time a fresh grading worker process (items graded outside the main thread) may take to import
+    math-verify before it answers; not counted against any item. Past it the run stops with an error."""
 
     def validate(self) -> None:
         if not self.extract:
@@ -103,6 +107,7 @@ class GradingConfig:
         check_range("dataset.grading.digits", self.digits, low=1, high=15)
         check_range("dataset.grading.min_digits", self.min_digits, low=1, high=15)
         check_range("dataset.grading.timeout_seconds", self.timeout_seconds, low=0.0, low_inclusive=False)
+        check_range("dataset.grading.worker_start_seconds", self.worker_start_seconds, low=0.0, low_inclusive=False)
 
 
 @dataclass
@@ -255,9 +260,21 @@ class ModelConfig:
     sft_epochs: float = 1.0
     """Testbed SFT: passes over the traces."""
     sft_learning_rate: float = 2e-3
-    """Testbed SFT: peak learning rate (cosine schedule with warmup)."""
+    """Testbed SFT: peak learning rate."""
+    sft_lr_scheduler_type: str = "cosine"
+    """Testbed SFT: transformers scheduler name (one of transformers' SchedulerType values)."""
+    sft_warmup_steps: float = 0.05
+    """Testbed SFT: learning-rate warmup, as transformers reads `warmup_steps`: below 1 a fraction of the
+    optimizer steps (0.05: the first 5%), from 1 a number of steps."""
+    sft_weight_decay: float = 0.01
+    """Testbed SFT: AdamW weight decay."""
     sft_batch_size: int = 16
     """Testbed SFT: sequences per optimizer step."""
+    sft_train_sampling: str = "group_by_length"
+    """Testbed SFT: order of the traces (transformers' train_sampling_strategy): `group_by_length`
+    (batches of similar length: far less padding), `random` or `sequential`."""
+    sft_completion_only_loss: bool = True
+    """Testbed SFT: train on the completion tokens only (the prompt is given, never predicted)."""
     plan_fraction: float = 0.2
     """Testbed SFT: fraction of traces opening with LAPO's plan sentence (true length); LAPO's
     `self` plan mode needs > 0. The plan's opening words are prompt-side, so an unprompted model
@@ -284,6 +301,8 @@ class ModelConfig:
     reasoning models); false, or a tokenizer without one (the testbed's): the dataset's plain prompt."""
 
     def validate(self) -> None:
+        from transformers.trainer_utils import SchedulerType
+
         check_choice("model.source", self.source, MODEL_SOURCES)
         check_choice("model.dtype", self.dtype, DTYPES)
         check_choice("model.device", self.device, DEVICES)
@@ -299,6 +318,10 @@ class ModelConfig:
         check_range("model.sft_epochs", self.sft_epochs, low=0.0, low_inclusive=False)
         check_range("model.sft_learning_rate", self.sft_learning_rate, low=0.0, low_inclusive=False)
         check_range("model.sft_batch_size", self.sft_batch_size, low=1)
+        check_choice("model.sft_lr_scheduler_type", self.sft_lr_scheduler_type, [s.value for s in SchedulerType])
+        check_range("model.sft_warmup_steps", self.sft_warmup_steps, low=0.0)
+        check_range("model.sft_weight_decay", self.sft_weight_decay, low=0.0)
+        check_choice("model.sft_train_sampling", self.sft_train_sampling, SFT_SAMPLINGS)
         check_range("model.plan_fraction", self.plan_fraction, low=0.0, high=1.0)
 
 
@@ -394,6 +417,10 @@ class TrainerConfig:
     vllm_enable_sleep_mode: bool = False
     """vllm_mode=colocate: offload vLLM's weights and KV cache during the optimizer step (less
     memory, slower steps)."""
+    extra: dict[str, Any] = field(default_factory=dict)
+    """Any further field of TRL's GRPOConfig, passed through as is: `+trainer.extra.mask_truncated_completions=true`.
+    Checked before any compute: a field GRPOConfig lacks, one lenbench sets from the fields above (or from
+    the run), a value of the wrong type or one TRL refuses is a config error naming it."""
 
     def validate(self) -> None:
         from transformers.trainer_utils import SchedulerType
@@ -595,8 +622,9 @@ def load_run_config(cfg: DictConfig | dict) -> RunConfig:
     return run
 
 
-def compose_run(overrides: list[str]) -> RunConfig:
-    """The RunConfig that `python -m lenbench.run OVERRIDE ...` would run (composed from conf/)."""
+def compose_config(overrides: list[str]) -> DictConfig:
+    """The config that `python -m lenbench.run OVERRIDE ...` would compose from conf/ (not yet checked:
+    lenbench.preflight.preflight checks it); ConfigError for an unknown key or option, or bad syntax."""
     from pathlib import Path
 
     from hydra import compose, initialize_config_dir
@@ -605,7 +633,11 @@ def compose_run(overrides: list[str]) -> RunConfig:
     conf = Path(__file__).resolve().parents[1] / "conf"
     with initialize_config_dir(config_dir=str(conf), version_base="1.3"):
         try:
-            composed = compose(config_name="config", overrides=overrides)
+            return compose(config_name="config", overrides=overrides)
         except (HydraException, OmegaConfBaseException) as error:  # unknown key or option, bad syntax
             raise ConfigError(" ".join(str(error).split())) from None
-        return load_run_config(composed)
+
+
+def compose_run(overrides: list[str]) -> RunConfig:
+    """The RunConfig that `python -m lenbench.run OVERRIDE ...` would run (composed from conf/)."""
+    return load_run_config(compose_config(overrides))

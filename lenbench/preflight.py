@@ -43,6 +43,10 @@ def check_job(cfg: DictConfig) -> RunConfig:
         )
     if trains and run.dataset.adapter == "arith":
         check_train_size(run, run.dataset.train_size, "dataset.train_size")
+    if trains and run.trainer.extra:
+        from lenbench.train.grpo import check_extra
+
+        check_extra(run.trainer)
     check_dataset_files(run.dataset)
     check_model_source(run)
     check_store(run.tracking)
