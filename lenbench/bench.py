@@ -3,7 +3,8 @@
     python -m lenbench.bench [--steps N] [--eval-problems N] [hydra overrides...]
     python -m lenbench.bench --iapo [--steps N] [hydra overrides...]
 
-Composes the same config as `lenbench.run` (overrides apply), builds or reuses the base model,
+Composes the same config as `lenbench.run` (overrides apply) and runs the same pre-flight checks
+(lenbench.preflight), builds or reuses the base model,
 then times a short GRPO run (first step reported apart: it includes warm-up) and one sampled
 evaluation pass. `--iapo` instead times GRPO and IAPO with each estimator on the same config and
 prints each IAPO step time as a ratio to GRPO's. Prints figures; tracks nothing.
@@ -19,7 +20,8 @@ from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from lenbench.config import compose_run  # noqa: E402  (after the offline switch)
+from lenbench.config import compose_config  # noqa: E402  (after the offline switch)
+from lenbench.preflight import preflight  # noqa: E402
 
 
 def _timed_training(run, data, path, hooks_for=None):
@@ -48,20 +50,19 @@ def _steady(seconds: list[float]) -> list[float]:
 
 def iapo_ratios(overrides: list[str], steps: int) -> None:
     """Print IAPO's steady seconds per step (each estimator) against GRPO's on the same config."""
-    from lenbench.data import load_task_data
     from lenbench.methods.iapo import ESTIMATORS
-    from lenbench.models import check_model_source, policy_path
+    from lenbench.models import policy_path
     from lenbench.train.iapo import IAPOHooks
 
     base = [*overrides, f"trainer.max_steps={steps}"]
-    grpo = compose_run([*base, "method=grpo"])
-    check_model_source(grpo)
-    data, path = load_task_data(grpo.dataset), policy_path(grpo)
+    job = preflight(compose_config([*base, "method=grpo"]))
+    grpo, data = job.run, job.data
+    path = policy_path(grpo)
     reference = _steady(_timed_training(grpo, data, path)[0])
     grpo_mean = sum(reference) / len(reference)
     print(f"grpo: {grpo_mean:.2f} s/step ({len(reference)} steady steps)")
     for estimator in ESTIMATORS:
-        run = compose_run([*base, "method=iapo", f"method.estimator={estimator}"])
+        run = preflight(compose_config([*base, "method=iapo", f"method.estimator={estimator}"])).run
         seconds = _steady(_timed_training(run, data, path, lambda tok, m=run.method: IAPOHooks(m, tok))[0])
         mean = sum(seconds) / len(seconds)
         print(f"iapo {estimator}: {mean:.2f} s/step = {mean / grpo_mean:.2f}x grpo")
@@ -70,9 +71,8 @@ def iapo_ratios(overrides: list[str], steps: int) -> None:
 def main(argv: list[str] | None = None) -> None:
     import torch
 
-    from lenbench.data import load_task_data
     from lenbench.evaluate import generate
-    from lenbench.models import check_model_source, policy_path
+    from lenbench.models import policy_path
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=6, help="GRPO steps to time (default 6)")
@@ -84,11 +84,10 @@ def main(argv: list[str] | None = None) -> None:
         iapo_ratios(args.overrides, args.steps)
         return
 
-    run = compose_run([*args.overrides, f"trainer.max_steps={args.steps}"])
-    check_model_source(run)
+    job = preflight(compose_config([*args.overrides, f"trainer.max_steps={args.steps}"]))
+    run, data = job.run, job.data
     if run.trainer.torch_threads:
         torch.set_num_threads(run.trainer.torch_threads)
-    data = load_task_data(run.dataset)
     seconds, model, tokenizer = _timed_training(run, data, policy_path(run))
     steady = _steady(seconds)
     device = next(model.parameters()).device.type

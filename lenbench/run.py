@@ -9,7 +9,6 @@ Returns (accuracy, mean tokens) so sweepers can optimize it. Thin: it wires, it 
 from __future__ import annotations
 
 import os
-from dataclasses import replace
 from pathlib import Path
 
 import hydra
@@ -20,7 +19,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from lenbench.config import RunConfig
 from lenbench.errors import ConfigError
-from lenbench.preflight import check_job, check_task_data
+from lenbench.preflight import preflight
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never fetch weights or data from a hub
 
@@ -76,34 +75,22 @@ def sweep_tags(overrides: list[str]) -> dict[str, str]:
 
 
 def run_job(cfg: DictConfig) -> tuple[float, float]:
-    """One job end to end; every config error is raised before any model is built."""
-    from lenbench.models import check_runtime, load_policy, policy_path, policy_tokenizer
+    """One job end to end; every config error is raised by preflight, before any model is built."""
+    from lenbench.models import load_policy, policy_path
     from lenbench.registry import METHODS
-    from lenbench.tracking import check_server
 
-    run = check_job(cfg)
-    check_runtime(run)  # here, on the machine that computes (a sweep checks configs on the submitting one)
-    check_server(run.tracking)
+    out_dir = job_output_dir()
+    job = preflight(cfg, out_dir=out_dir)  # here, on the machine that computes
+    run, data, recipe, checkpoint = job.run, job.data, job.recipe, job.checkpoint
     threads = run.trainer.torch_threads or launcher_cpus()
     if threads:
         torch.set_num_threads(threads)
 
     import mlflow
 
-    from lenbench.data import load_task_data
-    from lenbench.data.prompts import model_prompts
     from lenbench.evaluate import evaluate
-    from lenbench.registry import recipe_for
     from lenbench.tracking import log_eval, tracked_run
 
-    tokenizer = policy_tokenizer(run)
-    data = model_prompts(load_task_data(run.dataset), tokenizer, run.model.chat_template)
-    check_task_data(run, data, tokenizer)
-    data = replace(data, grader=replace(data.grader, think_close=run.model.think_close))  # grading reads after it
-    recipe = recipe_for(run, data)
-    recipe.check_inputs()
-    out_dir = job_output_dir()
-    checkpoint = recipe.find_checkpoint(out_dir)  # trainer.resume: a ConfigError here, before any compute
     resolved = OmegaConf.to_container(cfg, resolve=True)
     tags = {
         "method": run.method.name,
