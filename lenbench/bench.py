@@ -8,7 +8,8 @@ tokens/s of a model directory; and the tiny real-architecture model they run on.
         [--arch qwen2|llama] [--vocab-size 4096] [--hidden 64 --layers 2 --heads 4 --kv-heads 2
          --intermediate 256 --max-positions 2048] [--seed 0]
 
-Composes the same config as `lenbench.run` (overrides apply), builds or reuses the base model,
+Composes the same config as `lenbench.run` (overrides apply) and runs the same pre-flight checks
+(lenbench.preflight), builds or reuses the base model,
 then times a short GRPO run (TRL's own `step_time` per step; the first reported apart: it includes
 warm-up) and one sampled evaluation pass. `--iapo` instead times GRPO and IAPO with each estimator
 on the same config and prints each IAPO step time as a ratio to GRPO's. `--generate`: tokens/s of
@@ -29,8 +30,9 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from lenbench.config import compose_run
+from lenbench.config import compose_config
 from lenbench.errors import ConfigError
+from lenbench.preflight import preflight
 
 BENCH_QUESTIONS = (
     "What is the sum of the first 10 positive integers?",
@@ -72,19 +74,18 @@ def _steady(seconds: list[float]) -> list[float]:
 def iapo_ratios(overrides: list[str], steps: int) -> tuple[list[float], dict[str, float]]:
     """GRPO's steady seconds per step, and IAPO's mean steady seconds per step with each estimator,
     on the same config."""
-    from lenbench.data import load_task_data
     from lenbench.methods.iapo import ESTIMATORS
-    from lenbench.models import check_model_source, policy_path
+    from lenbench.models import policy_path
     from lenbench.train.iapo import IAPOHooks
 
     base = [*overrides, f"trainer.max_steps={steps}"]
-    grpo = compose_run([*base, "method=grpo"])
-    check_model_source(grpo)
-    data, path = load_task_data(grpo.dataset), policy_path(grpo)
+    job = preflight(compose_config([*base, "method=grpo"]))
+    grpo, data = job.run, job.data
+    path = policy_path(grpo)
     reference = _steady(_timed_training(grpo, data, path)[0])
     iapo = {}
     for estimator in ESTIMATORS:
-        run = compose_run([*base, "method=iapo", f"method.estimator={estimator}"])
+        run = preflight(compose_config([*base, "method=iapo", f"method.estimator={estimator}"])).run
         seconds = _steady(_timed_training(run, data, path, lambda tok, m=run.method: IAPOHooks(m, tok))[0])
         iapo[estimator] = sum(seconds) / len(seconds)
     return reference, iapo
@@ -139,16 +140,14 @@ def generation_throughput(model_dir: Path, *, batch: int = 8, new_tokens: int = 
 def _print_grpo_and_eval(args) -> None:
     import torch
 
-    from lenbench.data import load_task_data
     from lenbench.eval.backend import Sampling
     from lenbench.eval.transformers_backend import TransformersBackend
-    from lenbench.models import check_model_source, policy_path
+    from lenbench.models import policy_path
 
-    run = compose_run([*args.overrides, f"trainer.max_steps={args.steps}"])
-    check_model_source(run)
+    job = preflight(compose_config([*args.overrides, f"trainer.max_steps={args.steps}"]))
+    run, data = job.run, job.data
     if run.trainer.torch_threads:
         torch.set_num_threads(run.trainer.torch_threads)
-    data = load_task_data(run.dataset)
     seconds, model, tokenizer = _timed_training(run, data, policy_path(run))
     steady = _steady(seconds)
     device = next(model.parameters()).device.type

@@ -54,8 +54,6 @@ REASONS = ("correct", "no_answer", "parse_error", "timeout", "mismatch")
 """Why a completion graded as it did, one per verdict."""
 MATH_TIMEOUT_SECONDS = GradingConfig.timeout_seconds
 """Default time limit of one `math` item (parsing and every comparison)."""
-WORKER_START_SECONDS = 120.0
-"""Time a fresh grading worker may take to import math-verify (not counted against items)."""
 
 
 @dataclass(frozen=True)
@@ -461,16 +459,17 @@ def _compare_under_alarm(request: dict, seconds: float) -> str:
 class _GradingWorker:
     """A child Python process answering JSON `compare` requests, one a line, with a reason line."""
 
-    def __init__(self) -> None:
+    def __init__(self, start_seconds: float) -> None:
         root = str(Path(__file__).resolve().parents[1])
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
         self.process = subprocess.Popen(
             [sys.executable, "-c", "from lenbench.grading import serve_worker; serve_worker()"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env,
         )
-        if self._reply(WORKER_START_SECONDS) != "ready":
+        if self._reply(start_seconds) != "ready":
             self.close()
-            raise RuntimeError("lenbench grading worker did not start (see its error above)")
+            raise RuntimeError(f"lenbench grading worker did not start within {start_seconds} s (see its error above; "
+                               "dataset.grading.worker_start_seconds allows more)")
 
     def _reply(self, seconds: float) -> str | None:
         ready, _, _ = select.select([self.process.stdout], [], [], seconds)
@@ -496,10 +495,10 @@ _idle_workers: list[_GradingWorker] = []
 _workers_lock = threading.Lock()
 
 
-def _compare_in_worker(request: dict, seconds: float) -> str:
+def _compare_in_worker(request: dict, seconds: float, start_seconds: float) -> str:
     with _workers_lock:
         worker = _idle_workers.pop() if _idle_workers else None
-    worker = worker or _GradingWorker()
+    worker = worker or _GradingWorker(start_seconds)
     try:
         reason = worker.ask(request, seconds)
     except (OSError, RuntimeError):
@@ -567,7 +566,7 @@ def judge_math(completion: str, gold, grader: Grader | None = None, *, unit: str
     if _can_use_alarm():
         reason = _compare_under_alarm(request, cfg.timeout_seconds)
     else:
-        reason = _compare_in_worker(request, cfg.timeout_seconds)
+        reason = _compare_in_worker(request, cfg.timeout_seconds, cfg.worker_start_seconds)
     return Verdict(reason == "correct", answer, reason)
 
 

@@ -113,7 +113,7 @@ def require_vllm(setting: str) -> None:
 def check_runtime(run: RunConfig) -> None:
     """Fail fast (before any compute) when this machine cannot run the config: model.device=cuda,
     trainer.bf16 or trainer.use_vllm (training methods only), eval.backend=vllm."""
-    from lenbench.methods import METHODS
+    from lenbench.registry import METHODS
 
     if run.model.device == "cuda":
         require_cuda("model.device=cuda")

@@ -1,18 +1,30 @@
-"""Checks of a composed job config that need no compute, run before a job (or a sweep) starts.
+"""One pre-flight path answers "can this job run?", before any compute, for run.py, the sweepers and bench.py.
 
-`run_job` calls `check_job` first; the sweepers in hydra_plugins/lenbench_sweepers call it on
-every job of a sweep before launching any, so a bad grid value fails the command, not each job.
-Checks of the machine itself (CUDA, the vLLM extra, a tracking server's reachability) are
-`models.check_runtime` and `tracking.check_server`, run by the job on the machine that computes;
-`check_task_data` checks the loaded problems against the config, before any model is loaded.
+`preflight(cfg)` runs every check in one order and returns the `Job` it checked: the typed config,
+the tokenizer, the task data, the method's recipe and the checkpoint to resume from. Each check
+raises a one-line ConfigError naming the field and what is allowed:
+
+1. values (`check_job`): types and ranges (`load_run_config`: each dataclass's `validate`, the
+   method's `validate_with` the model), the combinations no single section can judge, trainer.extra
+   against TRL's GRPOConfig;
+2. inputs on disk (`check_job`): data files, the model directory or the testbed cache, the tracking store;
+3. the machine that computes (`machine=True`; a sweep checks its jobs on the submitting machine with
+   machine=False): CUDA, the vLLM extra, a tracking server's reachability;
+4. the loaded problems and tokenizer (`check_task_data`) and the recipe's own inputs (LAPO's plan
+   sentence and length table, IAPO's answer suffix: `Recipe.check_inputs`);
+5. `trainer.resume`, when the job's output directory is known (`out_dir`).
+
 `OutputDirCheck`, a Hydra callback (conf/config.yaml), checks the output directory before Hydra
-creates it.
+creates it, which is before any of this runs.
 """
 
 from __future__ import annotations
 
+import json
 import os
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
@@ -21,11 +33,67 @@ from lenbench.config import RunConfig, load_run_config
 from lenbench.errors import ConfigError, check_writable_dir
 
 
+@dataclass
+class Job:
+    """A job that passed pre-flight, with what the checks built on the way."""
+
+    run: RunConfig
+    tokenizer: Any
+    """The policy's tokenizer (the model itself is not loaded)."""
+    data: Any
+    """The TaskData, prompts in the model's format, graded after model.think_close."""
+    recipe: Any
+    """The method's recipe (lenbench.train.recipes.GRPORecipe or a subclass)."""
+    checkpoint: Path | None = None
+    """The checkpoint training resumes from; None: from the start (or `out_dir` was not given)."""
+
+
+def preflight(cfg: DictConfig, *, machine: bool = True, out_dir: Path | None = None,
+              loaded: dict | None = None) -> Job:
+    """Every check of a composed job config, in order (module docstring); raises ConfigError.
+
+    `loaded`: a dict the caller keeps across the jobs it checks together (a sweep's), so each distinct
+    dataset and model setting is loaded once; None: load for this job alone."""
+    from lenbench.models import check_runtime
+    from lenbench.registry import recipe_for
+    from lenbench.tracking import check_server
+
+    run = check_job(cfg)
+    if machine:
+        check_runtime(run)
+        check_server(run.tracking)
+    tokenizer, data = task_data(run, loaded)
+    check_task_data(run, data, tokenizer)
+    recipe = recipe_for(run, data)
+    recipe.check_inputs()
+    checkpoint = recipe.find_checkpoint(out_dir) if out_dir is not None else None
+    return Job(run, tokenizer, data, recipe, checkpoint)
+
+
+def task_data(run: RunConfig, loaded: dict | None = None) -> tuple[Any, Any]:
+    """(tokenizer, TaskData) of the run: problems loaded, prompted in the model's format, graded after
+    its think-close marker; from `loaded` when it holds them for these dataset and model settings."""
+    from lenbench.data import load_task_data
+    from lenbench.data.prompts import model_prompts
+    from lenbench.models import policy_tokenizer
+
+    key = json.dumps([asdict(run.dataset), asdict(run.model)], sort_keys=True, default=str)
+    if loaded is not None and key in loaded:
+        return loaded[key]
+    tokenizer = policy_tokenizer(run)
+    data = model_prompts(load_task_data(run.dataset), tokenizer, run.model.chat_template)
+    prepared = tokenizer, replace(data, grader=replace(data.grader, think_close=run.model.think_close))
+    if loaded is not None:
+        loaded[key] = prepared
+    return prepared
+
+
 def check_job(cfg: DictConfig) -> RunConfig:
-    """The typed RunConfig of a composed job config; raises ConfigError naming the bad field."""
+    """Steps 1 and 2 of preflight: the typed RunConfig of a composed job config, its values and
+    combinations checked, and the inputs it names on disk; raises ConfigError naming the bad field."""
     from lenbench.data.benchmarks import check_dataset_files
-    from lenbench.methods import METHODS
     from lenbench.models import check_model_source
+    from lenbench.registry import METHODS
     from lenbench.tracking import check_store
 
     run = load_run_config(cfg)
@@ -43,6 +111,10 @@ def check_job(cfg: DictConfig) -> RunConfig:
         )
     if trains and run.dataset.adapter == "arith":
         check_train_size(run, run.dataset.train_size, "dataset.train_size")
+    if trains and run.trainer.extra:
+        from lenbench.train.grpo import check_extra
+
+        check_extra(run.trainer)
     check_dataset_files(run.dataset)
     check_model_source(run)
     check_store(run.tracking)
@@ -69,10 +141,10 @@ def check_train_size(run: RunConfig, problems: int, what: str) -> None:
 
 
 def check_task_data(run: RunConfig, data, tokenizer) -> None:
-    """The loaded problems against the config, before any model is loaded or run recorded: a
-    training method needs a train set of at least one step's prompts; the testbed model's
+    """Step 4 of preflight, the loaded problems against the config, before any model is loaded or run
+    recorded: a training method needs a train set of at least one step's prompts; the testbed model's
     model.max_positions must hold the longest prompt plus the longest completion."""
-    from lenbench.methods import METHODS
+    from lenbench.registry import METHODS
 
     trains = METHODS[run.method.name].trains
     if trains and run.dataset.adapter == "file":

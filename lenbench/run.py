@@ -9,7 +9,7 @@ Returns (accuracy, mean tokens) so sweepers can optimize it. Thin: it wires, it 
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
+import os
 from pathlib import Path
 
 import hydra
@@ -20,7 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from lenbench.config import RunConfig
 from lenbench.errors import ConfigError
-from lenbench.preflight import check_job, check_task_data
+from lenbench.preflight import preflight
 
 log = logging.getLogger(__name__)  # Hydra's job log: the console and <job dir>/run.log
 
@@ -76,32 +76,20 @@ def sweep_tags(overrides: list[str]) -> dict[str, str]:
 
 
 def run_job(cfg: DictConfig) -> tuple[float, float]:
-    """One job end to end; every config error is raised before any model is built."""
-    from lenbench.methods import METHODS
-    from lenbench.models import check_runtime, load_policy, policy_path, policy_tokenizer
-    from lenbench.tracking import check_server
+    """One job end to end; every config error is raised by preflight, before any model is built."""
+    from lenbench.models import load_policy, policy_path
+    from lenbench.registry import METHODS
 
-    run = check_job(cfg)
-    check_runtime(run)  # here, on the machine that computes (a sweep checks configs on the submitting one)
-    check_server(run.tracking)
+    out_dir = job_output_dir()
+    job = preflight(cfg, out_dir=out_dir)  # here, on the machine that computes
+    run, data, recipe, checkpoint = job.run, job.data, job.recipe, job.checkpoint
     threads = run.trainer.torch_threads or launcher_cpus()
     if threads:
         torch.set_num_threads(threads)
 
-    from lenbench.data import load_task_data
-    from lenbench.data.prompts import model_prompts
     from lenbench.eval import evaluate
     from lenbench.tracking import log_eval, log_metrics, set_tag, task_inputs, tracked_run
-    from lenbench.train.recipes import recipe_for
 
-    tokenizer = policy_tokenizer(run)
-    data = model_prompts(load_task_data(run.dataset), tokenizer, run.model.chat_template)
-    check_task_data(run, data, tokenizer)
-    data = replace(data, grader=replace(data.grader, think_close=run.model.think_close))  # grading reads after it
-    recipe = recipe_for(run, data)
-    recipe.check_inputs()
-    out_dir = job_output_dir()
-    checkpoint = recipe.find_checkpoint(out_dir)  # trainer.resume: a ConfigError here, before any compute
     resolved = OmegaConf.to_container(cfg, resolve=True)
     tags = {
         "method": run.method.name,
@@ -159,5 +147,25 @@ def main(cfg: DictConfig) -> tuple[float, float]:
         raise SystemExit(f"lenbench: config error: {error}") from None
 
 
+def cli() -> None:
+    """`python -m lenbench.run`: Hydra's main, with an error of composing the config (a value of the wrong
+    type, an unknown key) as one line. Hydra prints those as several lines of its own; it hands them on
+    with HYDRA_FULL_ERROR=1, which a user who sets it gets as Hydra's full trace instead."""
+    from hydra.errors import ConfigCompositionException, MissingConfigException, OverrideParseException
+    from omegaconf.errors import OmegaConfBaseException
+
+    from lenbench.config import composition_error
+
+    asked_full = "HYDRA_FULL_ERROR" in os.environ
+    os.environ.setdefault("HYDRA_FULL_ERROR", "1")
+    try:
+        main()
+    except (ConfigCompositionException, MissingConfigException, OverrideParseException,
+            OmegaConfBaseException) as error:
+        if asked_full:
+            raise
+        raise SystemExit(f"lenbench: config error: {composition_error(error)}") from None
+
+
 if __name__ == "__main__":
-    main()
+    cli()

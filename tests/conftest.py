@@ -34,6 +34,8 @@ def compose():
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
 
+    import lenbench.config  # noqa: F401  (stores the structured configs conf/ extends in Hydra's ConfigStore)
+
     def _compose(*overrides: str):
         with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
             return hydra_compose(config_name="config", overrides=list(overrides))

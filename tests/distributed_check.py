@@ -140,8 +140,8 @@ def run_case(case: str, out: Path, tracking_uri: str | None, world: int, replay:
     from lenbench.config import load_run_config
     from lenbench.data import load_task_data
     from lenbench.models import load_model, policy_path
+    from lenbench.registry import recipe_for
     from lenbench.tracking import tracked_run
-    from lenbench.train.recipes import recipe_for
 
     extra = [] if world == 2 else ["trainer.prompts_per_step=4"]  # one process: the same global batch
     with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):

@@ -15,7 +15,7 @@ import mlflow
 import pytest
 
 import lenbench.run as entry
-from lenbench.config import RunConfig, TrackingConfig, load_run_config
+from lenbench.config import ModelConfig, RunConfig, TrackingConfig, TrainerConfig, load_run_config
 from lenbench.errors import ConfigError
 from lenbench.preflight import check_job
 from lenbench.store_lock import store_setup_lock
@@ -117,6 +117,31 @@ def test_an_unknown_top_level_key_is_named_with_the_allowed_keys(compose, overri
     message = str(error.value)
     assert f"unknown top-level key '{key}'" in message
     assert all(part.name in message for part in fields(RunConfig))
+
+
+@pytest.mark.parametrize("override, start, allowed", [
+    ("trainer.max_steps=abc", "invalid config trainer.max_steps: Value 'abc' of type 'str' could not be", None),
+    ("method=lead method.w_min=abc", "invalid config method.w_min: Value 'abc'", None),
+    ("trainer.nosuch=1", "unknown key trainer.nosuch: Key 'nosuch' not in 'TrainerConfig'", TrainerConfig),
+    ("model.hidden_sise=32", "unknown key model.hidden_sise", ModelConfig),
+    ("method=nosuch", "In 'config': Could not find 'method/nosuch' Available options in 'method': base grpo", None),
+])
+def test_a_composition_error_on_the_command_line_is_one_line(cli, override, start, allowed):
+    # Hydra refuses these while it composes (the schemas are typed), before lenbench's code runs; its own
+    # report of them is several lines
+    result = cli(*override.split(), "tracking.uri=sqlite:///mlflow.db")
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"lenbench: config error: {start}"), result.stderr[-2000:]
+    if allowed is not None:
+        assert all(f.name in lines[0] for f in fields(allowed))
+    assert "Config search path" not in lines[0]
+
+
+def test_hydra_full_error_set_by_the_user_still_gives_hydras_trace(cli, monkeypatch):
+    monkeypatch.setenv("HYDRA_FULL_ERROR", "1")
+    result = cli("trainer.max_steps=abc")
+    assert result.returncode == 1 and "Traceback" in result.stderr and "lenbench: config error" not in result.stderr
 
 
 @pytest.mark.parametrize("value", ["-1", "1.7", "abc", "true", "4294967296"])

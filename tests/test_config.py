@@ -1,12 +1,13 @@
 """Bad input gets a clear error naming the field and what is allowed, before any compute."""
 
 import json
+from pathlib import Path
 
 import pytest
 from hydra.errors import ConfigCompositionException
-from omegaconf import OmegaConf
+from omegaconf import OmegaConf, open_dict
 
-from lenbench.config import load_run_config
+from lenbench.config import SECTIONS, load_run_config
 from lenbench.errors import ConfigError
 from lenbench.models import check_model_source
 from lenbench.testbed.base_model import MARKER, base_model_dir
@@ -20,7 +21,7 @@ def test_default_config_composes_and_validates(compose):
 
 @pytest.mark.parametrize(
     "option, name", [("base", "base"), ("grpo", "grpo"), ("lapo", "lapo"), ("lapo_reference", "lapo"),
-                     ("lead", "lead"), ("lead_reference", "lead")]
+                     ("lead", "lead"), ("lead_reference", "lead"), ("iapo", "iapo"), ("iapo_reference", "iapo")]
 )
 def test_every_method_option_composes(compose, option, name):
     assert load_run_config(compose(f"method={option}")).method.name == name
@@ -73,17 +74,27 @@ def test_empty_difficulty_range(compose):
         load_run_config(compose("dataset.min_difficulty=5", "dataset.max_difficulty=2"))
 
 
-def test_wrong_type_names_the_field(compose):
+def test_wrong_type_is_refused_while_composing_naming_the_field(compose):
+    with pytest.raises(ConfigCompositionException, match=r"trainer\.max_steps=many") as error:
+        compose("trainer.max_steps=many")  # the structured schema types every field
+    assert "full_key: trainer.max_steps" in str(error.value.__cause__)
+
+
+def test_wrong_type_in_an_untyped_config_names_the_field(compose):
+    cfg = OmegaConf.create(OmegaConf.to_container(compose()))  # a plain tree, without the schemas
+    cfg.trainer.max_steps = "many"
     with pytest.raises(ConfigError, match=r"trainer\.max_steps.*Fields of 'trainer'"):
-        load_run_config(compose("trainer.max_steps=many"))
+        load_run_config(cfg)
 
 
-def test_unknown_key_from_yaml_names_the_field(compose):
+def test_unknown_key_added_to_a_section_names_the_field(compose):
     cfg = compose()
-    OmegaConf.set_struct(cfg, False)
-    cfg.trainer.lerning_rate = 0.1
+    with open_dict(cfg.trainer):
+        cfg.trainer.lerning_rate = 0.1
     with pytest.raises(ConfigError, match=r"trainer\.lerning_rate.*learning_rate"):
         load_run_config(cfg)
+    with pytest.raises(ConfigError, match=r"trainer\.lerning_rate.*learning_rate"):
+        load_run_config(compose("+trainer.lerning_rate=0.1"))  # `+` appends past Hydra's struct check
 
 
 def test_unknown_method_name_lists_methods(compose):
@@ -143,15 +154,52 @@ def test_cli_config_error_leaves_no_mlflow_run(cli, tmp_path):
     assert not (tmp_path / "mlflow.db").exists()  # nothing was started, so nothing is left RUNNING
 
 
-def test_yaml_defaults_match_the_documented_dataclass_defaults(compose):
-    from dataclasses import replace
+CONF = Path(__file__).resolve().parents[1] / "conf"
+GROUP_FILES = sorted(p for group in (*SECTIONS, "method") for p in (CONF / group).glob("*.yaml"))
 
-    from lenbench.config import DatasetConfig, EvalConfig, ModelConfig, TrackingConfig, TrainerConfig
 
-    run = load_run_config(compose())
-    assert run.dataset == DatasetConfig()
-    assert replace(run.model, cache_dir="~/.cache/lenbench") == ModelConfig()  # tests move the cache
-    assert run.trainer == TrainerConfig() and run.eval == EvalConfig() and run.tracking == TrackingConfig()
+def _leaves(tree: dict, prefix: str = ""):
+    """(dotted key, value) of every leaf of a plain config tree (a list or an empty dict is a leaf)."""
+    for key, value in tree.items():
+        if isinstance(value, dict) and value:
+            yield from _leaves(value, f"{prefix}{key}.")
+        else:
+            yield f"{prefix}{key}", value
+
+
+def _restated(own: dict, parent: dict) -> list[str]:
+    """Keys of `own` whose value is the one `parent` already has (interpolations compared unresolved)."""
+    missing = object()
+    found = []
+    for key, value in _leaves(own):
+        node = parent
+        for part in key.split("."):
+            node = node.get(part, missing) if isinstance(node, dict) else missing
+        if node == value:
+            found.append(key)
+    return found
+
+
+@pytest.mark.parametrize("path", GROUP_FILES, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_a_group_file_holds_only_what_differs_from_what_it_extends(compose, path):
+    own = OmegaConf.to_container(OmegaConf.load(path), resolve=False)
+    extends = [entry for entry in own.pop("defaults", []) if entry != "_self_"]
+    group = path.parent.name
+    assert len(extends) == 1, f"{group}/{path.name} extends {extends}; allowed: one schema or option, then _self_"
+    if extends[0] == f"/schema/{group}@_here_":
+        parent = OmegaConf.to_container(OmegaConf.structured(SECTIONS[group]))
+    else:
+        parent = OmegaConf.to_container(compose(f"{group}={extends[0]}")[group], resolve=False)
+    assert _restated(own, parent) == [], f"{group}/{path.name} restates what {extends[0]} already sets"
+
+
+@pytest.mark.parametrize("path", sorted((CONF / "experiment").glob("*_paper.yaml")), ids=lambda p: p.name)
+def test_a_paper_recipe_holds_only_what_differs_from_its_presets(compose, path):
+    own = OmegaConf.to_container(OmegaConf.load(path), resolve=False)
+    presets = [f"{key.removeprefix('override /')}={option}" for entry in own.pop("defaults") for key, option in
+               entry.items()]
+    parent = OmegaConf.to_container(compose(*presets), resolve=False)
+    assert _restated(own, parent) == [], f"{path.name} restates what its presets already set"
 
 
 def test_a_small_difficulty_gives_all_its_held_out_problems_and_none_is_a_config_error(compose):
@@ -197,3 +245,7 @@ def test_reference_method_configs_keep_the_papers_constants_whatever_the_testbed
     assert (lead.efficiency_mode, lead.aggregator, lead.length_min, lead.length_max) == ("sym", "mean_correct", 1000.0,
                                                                                          8000.0)
     assert (lead.weights, lead.ema_lambda, lead.w_min, lead.sharpness) == ("psi", 0.95, 0.3, 1.0)
+    # IAPO: the early_exit score, decay 0.5, the unit-L2 scale, weights at a point of the grid
+    iapo = load_run_config(compose("method=iapo_reference")).method
+    assert (iapo.estimator, iapo.decay, iapo.sqrt_length_scale) == ("early_exit", 0.5, True)
+    assert (iapo.score_weight, iapo.entropy_weight) == (0.01, 0.01)

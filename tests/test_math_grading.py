@@ -142,6 +142,16 @@ def test_a_pathological_answer_times_out_in_worker_threads():
     assert after[0]  # a killed worker is replaced
 
 
+def test_a_grading_worker_gets_the_configured_time_to_start():
+    from lenbench import grading
+
+    grading._close_workers()  # no idle worker left: the next item off the main thread starts one
+    grader = Grader(config=GradingConfig(worker_start_seconds=0.001))  # far less than importing math-verify
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        with pytest.raises(RuntimeError, match=r"did not start within 0\.001 s.*worker_start_seconds"):
+            pool.submit(judge, boxed("1"), "1", grader).result()
+
+
 def test_grade_keeps_its_signature_for_existing_callers():
     assert grade(boxed("7"), "7", "math") and not grade(boxed("7"), 8, "math")
     assert grade("</think> answer 7", 7, "exact")

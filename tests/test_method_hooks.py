@@ -21,7 +21,8 @@ TESTBED_PLAN = ("I will answer the question with", "tokens .")
 def test_lead_target_length_per_group_when_a_problem_repeats():
     from lenbench.train.lead import EfficiencyReward
 
-    reward = EfficiencyReward(LEADMethodConfig(efficiency_mode="upper_only", length_min=1.0), "exact", group_size=2)
+    method = LEADMethodConfig(efficiency_mode="upper_only", aggregator="mean_correct", length_min=1.0)
+    reward = EfficiencyReward(method, "exact", group_size=2)
     # q drawn twice: L* = 15 for the first group, 50 for the second (merged it would be 32.5 for all four)
     rewards = reward(prompts=["p"] * 4, completions=["</think> answer 5"] * 4, answer=["5"] * 4,
                      completion_ids=[[0] * n for n in (10, 20, 40, 60)], problem_id=["q"] * 4)
@@ -33,7 +34,7 @@ def test_psi_targets_from_groups_of_consecutive_rows():
 
     # (correctness, efficiency): groups [1, 1] and [1, 0]; efficiency of correct rows [-0.5, -0.1] and [-0.9]
     rewards = torch.tensor([[1.0, -0.5], [1.0, -0.1], [1.0, -0.9], [0.0, -0.2]])
-    got = PSIHooks(LEADMethodConfig()).batch_targets(rewards, 2)
+    got = PSIHooks(LEADMethodConfig(sharpness=1.0)).batch_targets(rewards, 2)
     assert vars(got) == pytest.approx(vars(psi_targets([[1, 1], [1, 0]], [[-0.5, -0.1], [-0.9]])))
     merged = psi_targets([[1, 1, 1, 0]], [[-0.5, -0.1, -0.9]])  # what grouping by prompt id gave
     assert got.target_c != pytest.approx(merged.target_c)

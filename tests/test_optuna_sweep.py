@@ -6,6 +6,7 @@ numbers written here.
 
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -136,16 +137,29 @@ def test_failed_trials_are_recorded_and_the_study_goes_on(cli, tmp_path, tiny_di
     assert all("method.w_min=7.0 is out of range" in t.user_attrs["error"] for t in trials)
     assert "no complete trial yet" in result.stdout
 
-    # a job that fails while running (its data file has a row without an answer): recorded as failed too
+    # a data file with a row without an answer: the trial's pre-flight (run.py's, less the checks of the
+    # machine that computes) loads the data, so the trial fails before launch, naming the row
     data = tmp_path / "bad.jsonl"
     data.write_text('{"problem": "1+1?", "answer": "2"}\n{"problem": "2+2?"}\n')
-    result = cli("-m", "+experiment=micro", "method=base", "dataset=file", f"dataset.eval.path={data}",
-                 "model=local", f"model.path={tiny_dir}", "hydra/sweeper=optuna", "hydra.sweeper.study_name=bad_job",
-                 "eval.temperature=interval(0.5,1.0)", "hydra.sweeper.n_trials=2")
+    file_job = ["-m", "+experiment=micro", "method=base", "dataset=file", "model=local", "hydra/sweeper=optuna",
+                "eval.temperature=interval(0.5,1.0)", "hydra.sweeper.n_trials=2"]
+    result = cli(*file_job, f"dataset.eval.path={data}", f"model.path={tiny_dir}", "hydra.sweeper.study_name=bad_data")
+    assert result.returncode == 0, result.stderr[-3000:]
+    trials = load_study(tmp_path, "bad_data").trials
+    assert [t.state for t in trials] == [TrialState.FAIL, TrialState.FAIL]
+    assert all(t.user_attrs["error"].startswith("invalid config") and "row 1" in t.user_attrs["error"] for t in trials)
+
+    # a job that fails while running (weights that no check before compute reads): recorded as failed too
+    good = tmp_path / "good.jsonl"
+    good.write_text('{"problem": "1+1?", "answer": "2"}\n')
+    broken = tmp_path / "broken-model"
+    shutil.copytree(tiny_dir, broken)
+    (broken / "model.safetensors").write_bytes(b"not safetensors")
+    result = cli(*file_job, f"dataset.eval.path={good}", f"model.path={broken}", "hydra.sweeper.study_name=bad_job")
     assert result.returncode == 0, result.stderr[-3000:]
     trials = load_study(tmp_path, "bad_job").trials
     assert [t.state for t in trials] == [TrialState.FAIL, TrialState.FAIL]
-    assert all("job failed" in t.user_attrs["error"] and "row 1" in t.user_attrs["error"] for t in trials)
+    assert all(t.user_attrs["error"].startswith("job failed") for t in trials)
 
 
 def test_a_param_on_a_missing_key_fails_before_anything_runs(cli, tmp_path):

@@ -23,11 +23,11 @@ from lenbench.config import load_run_config
 from lenbench.errors import ConfigError
 from lenbench.methods.lapo import LengthTable
 from lenbench.models import load_model, policy_path
+from lenbench.registry import recipe_for
 from lenbench.testbed.data import load_testbed
 from lenbench.train.checkpoints import HOOK_STATE_FILE, checkpoint_step, resolve_resume
 from lenbench.train.grpo import build_trainer
 from lenbench.train.lapo import LAPOState, train_lapo
-from lenbench.train.recipes import recipe_for
 
 pytestmark = pytest.mark.e2e
 

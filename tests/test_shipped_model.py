@@ -85,3 +85,38 @@ def test_build_command_rebuilds_a_cache_entry(compose, tmp_path, monkeypatch, ca
     first = (target / MARKER).stat().st_mtime_ns
     assert build.main(overrides) == 0  # an existing entry is replaced, not reused
     assert (target / MARKER).stat().st_mtime_ns != first
+
+
+SFT_KNOBS = ["model.sft_lr_scheduler_type=linear", "model.sft_warmup_steps=3", "model.sft_weight_decay=0.0",
+             "model.sft_train_sampling=random", "model.sft_completion_only_loss=false"]
+
+
+@pytest.mark.parametrize("knob", SFT_KNOBS)
+def test_each_sft_setting_keys_its_own_cache_entry(compose, knob):
+    default = load_run_config(compose())
+    changed = load_run_config(compose(knob))
+    assert cache_key(changed.dataset, changed.model) != cache_key(default.dataset, default.model)
+    assert not base_model_dir(changed.dataset, changed.model).is_relative_to(SHIPPED_DIR)
+
+
+def test_the_sft_settings_reach_trls_sft_config(compose, tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    import lenbench.train.sft as sft
+    from lenbench.testbed.base_model import build
+
+    seen = {}
+
+    class RecordingTrainer:  # stands in for TRL's SFTTrainer: records its arguments, trains nothing
+        def __init__(self, *, args, **_):
+            seen["args"] = args
+
+        def train(self):
+            return SimpleNamespace(metrics={"train_loss": 0.0})
+
+    monkeypatch.setattr(sft, "SFTTrainer", RecordingTrainer)
+    run = load_run_config(compose("+experiment=micro", *SFT_KNOBS))
+    build(run.dataset, run.model, tmp_path / "model")
+    args = seen["args"]
+    assert (args.lr_scheduler_type.value, args.warmup_steps, args.weight_decay) == ("linear", 3, 0.0)
+    assert (args.train_sampling_strategy, args.completion_only_loss) == ("random", False)

@@ -73,6 +73,15 @@ def test_an_invalid_grid_value_fails_before_any_job(cli, tmp_path):
     assert not (tmp_path / "mlflow.db").exists() and not (tmp_path / "multirun").exists()
 
 
+def test_a_grid_job_whose_inputs_fail_the_preflight_stops_the_sweep_before_any_job(cli, tmp_path):
+    # the same pre-flight as run.py: the recipe's own input check (IAPO's probe suffix on the tokenizer)
+    result = cli("-m", "+experiment=micro", "method=iapo", "method.answer_suffix='</think> answer','#### final'")
+    assert result.returncode != 0
+    assert "1 of 2 jobs have an invalid config; no job was launched" in result.stderr
+    assert "method.answer_suffix='#### final' cannot be encoded" in result.stderr
+    assert not (tmp_path / "mlflow.db").exists() and not (tmp_path / "multirun").exists()
+
+
 @pytest.mark.parametrize("params, message", [
     ("{}", "lists no axis: the grid is empty"),
     ("{seed: null}", "axis seed has no values"),

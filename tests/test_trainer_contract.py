@@ -2,6 +2,7 @@
 
 import inspect
 
+import pytest
 import torch
 from trl import GRPOTrainer
 from trl.trainer.utils import RepeatSampler
@@ -79,3 +80,43 @@ def test_hooks_see_the_batch_and_their_rewards_train_the_model(compose, tmp_path
     assert torch.allclose(advantages, expected, atol=1e-3)
     changed = any(not torch.equal(a, b) for a, b in zip(before, trainer.model.parameters(), strict=True))
     assert changed
+
+
+# --- trainer.extra: any further GRPOConfig field, checked before any compute -----------------------
+
+
+def test_a_further_grpo_config_field_reaches_trl(compose, tmp_path):
+    from lenbench.preflight import check_job
+    from lenbench.train.grpo import grpo_args
+
+    run = check_job(compose("+experiment=micro", "+trainer.extra.mask_truncated_completions=true"))
+    assert run.trainer.extra == {"mask_truncated_completions": True}
+    assert grpo_args(run.trainer, tmp_path, 0, use_cpu=True).mask_truncated_completions is True
+    assert grpo_args(load_run_config(compose("+experiment=micro")).trainer, tmp_path, 0,
+                     use_cpu=True).mask_truncated_completions is False  # TRL's default otherwise
+
+
+@pytest.mark.parametrize("override, message", [
+    ("+trainer.extra.mask_truncated_completion=true",
+     r"^trainer\.extra\.mask_truncated_completion: trl\.GRPOConfig .* has no such field; allowed: .*"
+     r"\(closest: mask_truncated_completions"),
+    ("+trainer.extra.mask_truncated_completions=maybe",
+     r"^trainer\.extra\.mask_truncated_completions='maybe' is not of .*type; allowed: bool$"),
+    ("+trainer.extra.learning_rate=0.1", r"^trainer\.extra\.learning_rate=0\.1: .*\(set trainer\.learning_rate\)"),
+    ("+trainer.extra.generation_batch_size=7",
+     r"^trainer\.extra \(generation_batch_size=7\): GRPOConfig refuses it: generation_batch_size \(7\) must be"),
+])
+def test_an_unknown_or_invalid_grpo_config_field_is_one_line_naming_it(compose, override, message):
+    from lenbench.errors import ConfigError
+    from lenbench.preflight import check_job
+
+    with pytest.raises(ConfigError, match=message) as error:
+        check_job(compose("+experiment=micro", override))
+    assert "\n" not in str(error.value)
+
+
+def test_an_invalid_grpo_config_field_stops_the_cli_before_any_model_is_loaded(cli, tmp_path):
+    result = cli("+experiment=micro", "+trainer.extra.mask_truncated_completion=true")
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert "lenbench: config error: trainer.extra.mask_truncated_completion: trl.GRPOConfig" in result.stderr
+    assert not (tmp_path / "mlflow.db").exists()  # no run was started

@@ -2,7 +2,7 @@
 
 Hydra's basic sweeper composes one batch at a time and leaves value checks to the jobs, so a bad
 value in a grid fails inside each job, after the jobs before it have run. This sweeper composes and
-validates every job of the whole grid first (lenbench.preflight.check_job) and refuses an empty
+validates every job of the whole grid first (lenbench.preflight.preflight) and refuses an empty
 `+sweep=` grid; then it launches exactly as the basic sweeper does.
 """
 

@@ -1,4 +1,5 @@
-"""Pre-launch checks shared by the sweepers: compose each job's config and validate it."""
+"""Pre-launch checks shared by the sweepers: compose each job's config and run lenbench's pre-flight on it
+(lenbench.preflight.preflight, as run.py does, less the checks of the machine that computes)."""
 
 from __future__ import annotations
 
@@ -9,18 +10,20 @@ from omegaconf import DictConfig
 from omegaconf.errors import OmegaConfBaseException
 
 from lenbench.errors import ConfigError
-from lenbench.preflight import check_job
+from lenbench.preflight import preflight
 
 
 class SweepError(CompactHydraException):
     """A sweep that cannot start; Hydra prints the message alone (no traceback)."""
 
 
-def job_error(config_loader, master_config: DictConfig, overrides: Sequence[str]) -> str | None:
-    """Why the job with these overrides would fail before computing anything (None if it would not)."""
+def job_error(config_loader, master_config: DictConfig, overrides: Sequence[str],
+              loaded: dict | None = None) -> str | None:
+    """Why the job with these overrides would fail before computing anything (None if it would not).
+    `loaded`: kept across the jobs of one sweep, so each dataset and model setting is loaded once."""
     try:
         cfg = config_loader.load_sweep_config(master_config=master_config, sweep_overrides=list(overrides))
-        check_job(cfg)
+        preflight(cfg, machine=False, loaded=loaded)
     except (ConfigError, HydraException, OmegaConfBaseException) as error:
         return str(error).strip().splitlines()[0]
     return None
@@ -28,9 +31,9 @@ def job_error(config_loader, master_config: DictConfig, overrides: Sequence[str]
 
 def check_jobs(config_loader, master_config: DictConfig, jobs: Sequence[Sequence[str]]) -> None:
     """Raise SweepError listing every job of `jobs` whose config is invalid (nothing is launched)."""
-    failures = []
+    failures, loaded = [], {}
     for overrides in jobs:
-        error = job_error(config_loader, master_config, overrides)
+        error = job_error(config_loader, master_config, overrides, loaded)
         if error:
             failures.append(f"  {' '.join(overrides) or '(no overrides)'}: {error}")
     if failures:

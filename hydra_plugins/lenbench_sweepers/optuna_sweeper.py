@@ -164,6 +164,8 @@ class OptunaSweeper(Sweeper):
         self.config: DictConfig | None = None
         self.hydra_context = None
         self.launcher = None
+        self.loaded: dict = {}
+        """Task data the trials' pre-flight checks loaded, by dataset and model settings (lenbench.preflight)."""
 
     def setup(self, *, hydra_context, task_function, config: DictConfig) -> None:
         self.config = config
@@ -304,7 +306,7 @@ class OptunaSweeper(Sweeper):
                 f"+tracking.tags.study={override_value(self.study_name)}",
                 f"+tracking.tags.trial={trial.number}",
             ]
-            error = job_error(self.hydra_context.config_loader, self.config, overrides)
+            error = job_error(self.hydra_context.config_loader, self.config, overrides, self.loaded)
             if error:
                 self._fail(study, trial, f"invalid config: {error}")
                 continue

@@ -14,7 +14,7 @@ class MethodConfig:
     """Fields every method has."""
 
     name: str = "grpo"
-    """Which method: one of lenbench.methods.METHODS."""
+    """Which method: a name registered in lenbench.registry.METHODS."""
 
     def validate(self) -> None:
         """Raise ConfigError on values out of range (subclasses add their own checks)."""

@@ -15,14 +15,18 @@ from lenbench.methods.baselines import MethodConfig
 
 @dataclass
 class KimiMethodConfig(MethodConfig):
-    """`method=kimi`: R = c + weight * r_len, r_len from the group's shortest and longest rollout."""
+    """`method=kimi`: R = c + weight * r_len, r_len from the group's shortest and longest rollout.
+
+    Defaults are the testbed's (completions of 10-160 tokens); the reference's values are given per
+    field.
+    """
 
     name: str = "kimi"
     weight: float = 1.0
     """w on the length reward (Kimi adds it unweighted: 1.0; testbed the same)."""
-    warmup_steps: int = 0
+    warmup_steps: int = 10
     """Steps (0-based global step < warmup_steps) trained on correctness only before the length
-    reward starts (Kimi warms the penalty up but gives no count: 0; testbed e.g. 10 of 60)."""
+    reward starts (Kimi warms the penalty up but gives no count: 0; testbed 10 of its 60 steps)."""
 
     def validate(self) -> None:
         check_range("method.weight", self.weight, low=0.0)

@@ -22,16 +22,20 @@ MODES = ("exact", "max")
 
 @dataclass
 class L1MethodConfig(MethodConfig):
-    """`method=l1`: length-controlled prompts ("Think for N tokens.") and a reward for meeting N."""
+    """`method=l1`: length-controlled prompts ("Think for N tokens.") and a reward for meeting N.
+
+    Defaults are the testbed's (completions of 10-160 tokens); the reference's values are given per
+    field.
+    """
 
     name: str = "l1"
     mode: str = "exact"
     """`exact` (L1-Exact: hit N) or `max` (L1-Max: stay under N)."""
-    n_lo: int = 100
+    n_lo: int = 10
     """Smallest N drawn for a training prompt, tokens (reference 100; testbed 10, the oracle of k=1)."""
-    n_hi: int = 4000
+    n_hi: int = 120
     """Largest N drawn, tokens (reference 4000; testbed 120, below the 160-token cap)."""
-    alpha: float = 0.0003
+    alpha: float = 0.0075
     """Reward per token of deviation (reference 0.0003; testbed 0.0075, the reference scaled by
     the ratio of the N ranges, 4000 / 160 = 25)."""
     delta: float = 0.5
@@ -40,7 +44,7 @@ class L1MethodConfig(MethodConfig):
     """Sentence appended to the prompt in `exact` mode; {n} is replaced by N."""
     max_instruction: str = "Think for maximum {n} tokens."
     """Sentence appended to the prompt in `max` mode; {n} is replaced by N."""
-    eval_budgets: list[int] = field(default_factory=lambda: [512, 1024, 2048, 3600])
+    eval_budgets: list[int] = field(default_factory=lambda: [20, 40, 80, 120])
     """Budgets N evaluated for controllability (reference 512, 1024, 2048, 3600; testbed 20, 40, 80, 120)."""
 
     def validate(self) -> None:

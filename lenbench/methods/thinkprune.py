@@ -18,10 +18,14 @@ TRUNCATED = ("zero", "grade")
 
 @dataclass
 class ThinkPruneMethodConfig(MethodConfig):
-    """`method=thinkprune`: reward c, 0 for a cut rollout; limits shrink over the stages of one run."""
+    """`method=thinkprune`: reward c, 0 for a cut rollout; limits shrink over the stages of one run.
+
+    Defaults are the testbed's (completions of 10-160 tokens); the reference's values are given per
+    field.
+    """
 
     name: str = "thinkprune"
-    limits: list[int] = field(default_factory=lambda: [4000, 3000, 2000])
+    limits: list[int] = field(default_factory=lambda: [160, 120, 80])
     """Length limit B of each stage, tokens, non-increasing (reference 4000 -> 3000 -> 2000;
     testbed 160 -> 120 -> 80). Each stage starts from the policy the last one left."""
     stage_steps: list[int] = field(default_factory=lambda: [20, 20, 20])

@@ -16,8 +16,8 @@ import pandas as pd
 from scipy import stats
 
 from lenbench.errors import ConfigError
-from lenbench.methods import METHODS
 from lenbench.metrics import aes, token_reduction
+from lenbench.registry import METHODS
 
 ACCURACY, TOKENS = "metrics.eval/accuracy", "metrics.eval/tokens_mean"
 REQUIRED = (ACCURACY, TOKENS, "tags.method", "tags.eval_hash", "tags.seed")

@@ -40,13 +40,21 @@ _DATASET_KEY = ("name", "min_difficulty", "max_difficulty", "value_max", "operan
                 "p_slip", "p_check", "p_check_slip", "p_check_last", "p_recheck", "p_fix", "loop_tokens", "seed")
 _MODEL_KEY = ("hidden_size", "num_layers", "num_heads", "intermediate_size", "max_positions", "sft_examples",
               "sft_epochs", "sft_learning_rate", "sft_batch_size", "plan_fraction", "sft_seed")
+# SFT settings that became config fields after models were built and shipped: each is in the key only
+# when it differs from its default (what every earlier build used), so those models keep their keys.
+_MODEL_KEY_IF_CHANGED = ("sft_lr_scheduler_type", "sft_warmup_steps", "sft_weight_decay", "sft_train_sampling",
+                         "sft_completion_only_loss")
 
 
 def cache_key(dataset: DatasetConfig, model: ModelConfig) -> str:
+    defaults = ModelConfig()
+    model_settings = {k: getattr(model, k) for k in _MODEL_KEY}
+    model_settings.update({k: getattr(model, k) for k in _MODEL_KEY_IF_CHANGED
+                           if getattr(model, k) != getattr(defaults, k)})
     settings = {
         "format": FORMAT_VERSION,
         "dataset": {k: getattr(dataset, k) for k in _DATASET_KEY},
-        "model": {k: getattr(model, k) for k in _MODEL_KEY},
+        "model": model_settings,
     }
     return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -136,6 +144,11 @@ def build(dataset: DatasetConfig, model: ModelConfig, target: Path) -> None:
             batch_size=model.sft_batch_size,
             max_length=model.max_positions,
             seed=model.sft_seed,
+            lr_scheduler_type=model.sft_lr_scheduler_type,
+            warmup_steps=model.sft_warmup_steps,
+            weight_decay=model.sft_weight_decay,
+            train_sampling=model.sft_train_sampling,
+            completion_only_loss=model.sft_completion_only_loss,
         )
         network.generation_config.eos_token_id = tokenizer.eos_token_id
         network.generation_config.pad_token_id = tokenizer.pad_token_id

@@ -17,10 +17,13 @@ generator where an uninterrupted run has it.
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
+import types
+import typing
 from collections.abc import Iterable
-from dataclasses import replace
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -29,6 +32,7 @@ from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 from trl import GRPOConfig, GRPOTrainer
 
 from lenbench.config import TrainerConfig
+from lenbench.errors import ConfigError
 from lenbench.models import resolve_device
 from lenbench.train.checkpoints import HOOK_STATE_FILE
 
@@ -113,22 +117,23 @@ class LenbenchGRPOTrainer(GRPOTrainer):
                 self.hooks.load_state_dict(json.load(f))
 
 
-def grpo_args(
+def grpo_kwargs(
     cfg: TrainerConfig,
     output_dir: Path,
     seed: int,
     aggregation: str = "sum_then_normalize",
     use_cpu: bool | None = None,
-) -> GRPOConfig:
-    """TRL GRPOConfig from lenbench's trainer settings.
+) -> dict[str, Any]:
+    """The GRPOConfig fields lenbench sets from its trainer settings (trainer.extra aside).
 
     `aggregation` is TRL's multi_objective_aggregation: `sum_then_normalize` (one combined reward,
     plain GRPO) or `normalize_then_sum` (each reward normalized per group, then weighted: LEAD).
     `use_cpu`: train on CPU; None = when no CUDA GPU is available.
     Each device's prompts_per_step * num_generations rollouts are generated as one batch and trained
     in gradient_accumulation_steps micro-batches (TRL's steps_per_generation defaults to it).
+    trainer.save_steps=0 saves nothing (transformers' save_steps is then unused and left at its default).
     """
-    return GRPOConfig(
+    kwargs = dict(
         output_dir=str(output_dir),
         max_steps=cfg.max_steps,
         learning_rate=cfg.learning_rate,
@@ -152,7 +157,6 @@ def grpo_args(
         gradient_checkpointing=cfg.gradient_checkpointing,
         logging_steps=cfg.logging_steps,
         save_strategy="steps" if cfg.save_steps else "no",
-        save_steps=cfg.save_steps or 500,
         report_to="none",
         seed=seed,
         data_seed=seed,
@@ -169,6 +173,72 @@ def grpo_args(
         vllm_max_model_length=cfg.vllm_max_model_length,
         vllm_enable_sleep_mode=cfg.vllm_enable_sleep_mode,
     )
+    if cfg.save_steps:
+        kwargs["save_steps"] = cfg.save_steps
+    return kwargs
+
+
+def grpo_args(cfg: TrainerConfig, *args, **kwargs) -> GRPOConfig:
+    """TRL GRPOConfig from lenbench's trainer settings (arguments as grpo_kwargs), trainer.extra passed
+    through as is."""
+    return GRPOConfig(**grpo_kwargs(cfg, *args, **kwargs), **cfg.extra)
+
+
+def check_extra(cfg: TrainerConfig) -> None:
+    """ConfigError naming the first trainer.extra field that TRL's GRPOConfig lacks, that lenbench sets
+    itself, whose value has the wrong type, or that GRPOConfig refuses; runs before any compute."""
+    if not cfg.extra:
+        return
+    import trl
+
+    managed = {**grpo_kwargs(cfg, Path("."), 0, use_cpu=True), "save_steps": cfg.save_steps}
+    known = {f.name for f in fields(GRPOConfig) if f.init}
+    hints = typing.get_type_hints(GRPOConfig)
+    for key, value in cfg.extra.items():
+        where = f"trainer.extra.{key}={value!r}"
+        if key in managed:
+            instead = f"set trainer.{key}" if key in {f.name for f in fields(TrainerConfig)} else "lenbench sets it"
+            raise ConfigError(f"{where}: GRPOConfig.{key} comes from the run ({instead}); allowed in trainer.extra: "
+                              "a GRPOConfig field lenbench does not set")
+        if key not in known:
+            close = difflib.get_close_matches(key, sorted(known - managed.keys()), n=3)
+            hint = f" (closest: {', '.join(close)})" if close else ""
+            raise ConfigError(f"trainer.extra.{key}: trl.GRPOConfig (TRL {trl.__version__}) has no such field; "
+                              f"allowed: a GRPOConfig field lenbench does not set{hint}")
+        if not _accepts(hints.get(key), value):
+            raise ConfigError(f"{where} is not of GRPOConfig.{key}'s type; allowed: {_type_name(hints[key])}")
+    checked = {**managed, "bf16": False, "use_cpu": True}  # GPU-only settings are checked on the machine that computes
+    checked.pop("save_steps")
+    try:
+        GRPOConfig(**checked, **cfg.extra)
+    except (TypeError, ValueError) as error:
+        reason = " ".join(str(error).split())
+        raise ConfigError(f"trainer.extra ({', '.join(f'{k}={v!r}' for k, v in cfg.extra.items())}): "
+                          f"GRPOConfig refuses it: {reason}") from None
+
+
+def _accepts(hint, value) -> bool:
+    """Whether `value` fits a simple annotated type (bool, int, float, str, unions of them, None);
+    any other annotation is left to GRPOConfig's own checks."""
+    if hint is None:
+        return True
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        return any(_accepts(arm, value) for arm in typing.get_args(hint))
+    if hint is type(None):
+        return value is None
+    if hint is bool:
+        return isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if hint is str:
+        return isinstance(value, str)
+    return True
+
+
+def _type_name(hint) -> str:
+    return getattr(hint, "__name__", None) or str(hint).replace("typing.", "")
 
 
 def build_trainer(

@@ -124,17 +124,12 @@ class IAPOHooks:
 
 
 class IAPORecipe(GRPORecipe):
-    """IAPO: one GRPO run with the correctness reward and token-level advantages."""
+    """IAPO: one GRPO run with the correctness reward (its registry entry) and token-level advantages."""
 
     def check_inputs(self) -> None:
         from lenbench.models import policy_tokenizer
 
         suffix_ids(policy_tokenizer(self.run), self.run.method.answer_suffix)
-
-    def reward_funcs(self) -> list:
-        from lenbench.train.rewards import correctness_reward_func
-
-        return [correctness_reward_func(self.data.grader)]
 
     def hooks(self, tokenizer):
         return IAPOHooks(self.run.method, tokenizer)

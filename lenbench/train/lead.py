@@ -117,14 +117,15 @@ class PSIHooks:
         self.weights = PSIWeights(float(state["ema_c"]), float(state["ema_e"]))
 
 
+def lead_rewards(run, grader: str | Grader) -> list:
+    """LEAD's two rewards, in the order PSIHooks weights them: correctness, then efficiency."""
+    return [correctness_reward_func(grader), EfficiencyReward(run.method, grader, run.trainer.num_generations)]
+
+
 class LEADRecipe(GRPORecipe):
     """LEAD: one GRPO run with two rewards normalized apart and combined by PSI weights."""
 
     aggregation = "normalize_then_sum"
-
-    def reward_funcs(self) -> list:
-        return [correctness_reward_func(self.data.grader),
-                EfficiencyReward(self.run.method, self.data.grader, self.run.trainer.num_generations)]
 
     def hooks(self, tokenizer):
         return PSIHooks(self.run.method)

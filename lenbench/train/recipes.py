@@ -1,15 +1,14 @@
 """Per-method training recipes: the steps run.py calls, so the entry point names no method.
 
-`GRPORecipe` is the default: one GRPO run with the method's reward functions, plain eval
-prompts, no extra metrics. A method with other rewards or engine hooks (LEAD, IAPO) overrides
-`reward_funcs`, `hooks` and `aggregation`; one with more steps (LAPO's two stages) overrides `train`
-and `checkpoint_folders`. `find_checkpoint` resolves `trainer.resume` before any compute; `train`
+`GRPORecipe` is the default: one GRPO run with the reward functions of the method's registry entry
+(lenbench.registry), plain eval prompts, no extra metrics. A method with engine hooks (LEAD, IAPO)
+overrides `hooks` and `aggregation`; one with more steps (LAPO's two stages) overrides `train` and
+`checkpoint_folders`. `find_checkpoint` resolves `trainer.resume` before any compute; `train`
 resumes from what it found.
 """
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 
 from lenbench.errors import ConfigError
@@ -33,7 +32,7 @@ class GRPORecipe:
 
     def find_checkpoint(self, out_dir: Path) -> Path | None:
         """Resolve `trainer.resume` (ConfigError if it names no complete checkpoint); runs before any compute."""
-        from lenbench.methods import METHODS
+        from lenbench.registry import METHODS
         from lenbench.train.checkpoints import resolve_resume
 
         resume = self.run.trainer.resume
@@ -46,10 +45,10 @@ class GRPORecipe:
     """TRL's multi_objective_aggregation for this method's rewards (see lenbench.train.grpo.grpo_args)."""
 
     def reward_funcs(self) -> list:
-        """The TRL reward functions the policy is trained with."""
-        from lenbench.train.rewards import reward_funcs_for
+        """The TRL reward functions the policy is trained with: those its registry entry names."""
+        from lenbench.registry import reward_funcs_for
 
-        return reward_funcs_for(self.run.method, self.data.grader)
+        return reward_funcs_for(self.run, self.data.grader)
 
     def hooks(self, tokenizer):
         """The engine hooks of this method (None: plain GRPO)."""
@@ -75,15 +74,3 @@ class GRPORecipe:
         """Method-specific eval metrics, named relative to `eval/`."""
         return {}
 
-
-RECIPES = {"lapo": "lenbench.train.lapo:LAPORecipe", "lead": "lenbench.train.lead:LEADRecipe",
-           "iapo": "lenbench.train.iapo:IAPORecipe"}
-"""Methods with their own recipe (module:class, imported on use); every other method uses GRPORecipe."""
-
-
-def recipe_for(run, data) -> GRPORecipe:
-    target = RECIPES.get(run.method.name)
-    if target is None:
-        return GRPORecipe(run, data)
-    module, _, name = target.partition(":")
-    return getattr(importlib.import_module(module), name)(run, data)

@@ -22,8 +22,11 @@ def correctness_reward_func(grader: str | Grader, correct_reward: float = 1.0) -
     return correctness
 
 
-def reward_funcs_for(method, grader: str | Grader) -> list[Callable[..., list[float]]]:
-    """The TRL reward functions of a training method."""
-    if method.name == "grpo":
-        return [correctness_reward_func(grader, method.correct_reward)]
-    raise ValueError(f"method {method.name!r} has no reward functions (it does not train)")
+def grpo_rewards(run, grader: str | Grader) -> list[Callable[..., list[float]]]:
+    """`method=grpo`: the correctness reward, worth method.correct_reward."""
+    return [correctness_reward_func(grader, run.method.correct_reward)]
+
+
+def correctness_only(run, grader: str | Grader) -> list[Callable[..., list[float]]]:
+    """The correctness reward alone, worth 1 (methods that shape advantages, not rewards: IAPO)."""
+    return [correctness_reward_func(grader)]
