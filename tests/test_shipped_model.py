@@ -59,7 +59,7 @@ def test_the_shipped_model_loads_and_generates(compose):
 
 @pytest.mark.parametrize("override, message", [
     ("dataset.p_fix=2", "dataset.p_fix=2.0 is out of range; allowed: in [0.0, 1.0]"),
-    ("dataset.nope=1", "Could not override 'dataset.nope'"),
+    ("dataset.nope=1", "unknown key dataset.nope: Key 'nope' not in 'DatasetConfig'; fields of 'dataset': name, "),
     ("model=local", "model.path must be set when model.source=path"),
 ])
 def test_build_command_bad_input_is_one_line_and_builds_nothing(override, message, capsys, tmp_path, monkeypatch):
