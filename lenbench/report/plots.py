@@ -24,7 +24,8 @@ def pareto_plot(table: pd.DataFrame, path: Path) -> Path:
         ax.errorbar(row["tokens"], row["accuracy"], xerr=_bar(row["tokens_ci95"]), yerr=_bar(row["accuracy_ci95"]),
                     marker=method_marker(row["method"]), linestyle="none", color=color,
                     markerfacecolor=color if row["pareto"] else "none",
-                    markersize=8, capsize=3, label=f"{row['config']} (n={row['seeds']})")
+                    markersize=9, markeredgewidth=1.5, elinewidth=0.8, capsize=3, zorder=3,
+                    label=f"{row['config']} (n={row['seeds']})")
     front = table[table["pareto"].astype(bool)].sort_values("tokens")
     ax.plot(front["tokens"], front["accuracy"], "k--", linewidth=1, label="Pareto front")
     ax.set_xlabel("mean completion tokens (eval)")
