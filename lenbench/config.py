@@ -487,8 +487,12 @@ class EvalConfig:
     """backend=vllm: GPUs the evaluation engine spans."""
     vllm_max_model_length: Optional[int] = None
     """backend=vllm: context window (longest prompt + max_new_tokens); None = the model's own."""
+    budget_points: int = 8
+    """Budgets of the budget curve (accuracy when a completion longer than B counts as wrong): B =
+    ceil(j * max_new_tokens / budget_points), j = 1..budget_points (lenbench.budget_metrics.budget_grid)."""
 
     def validate(self) -> None:
+        check_range("eval.budget_points", self.budget_points, low=1)
         check_range("eval.samples_per_problem", self.samples_per_problem, low=1)
         check_range("eval.temperature", self.temperature, low=0.0, low_inclusive=False)
         check_range("eval.top_p", self.top_p, low=0.0, high=1.0, low_inclusive=False)

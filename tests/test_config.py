@@ -49,6 +49,7 @@ def test_micro_experiment_overrides_groups(compose):
         ("model.plan_fraction=2", "model.plan_fraction", "in [0.0, 1.0]"),
         ("eval.max_new_tokens=0", "eval.max_new_tokens", ">= 1"),
         ("eval.samples_per_problem=0", "eval.samples_per_problem", ">= 1"),
+        ("eval.budget_points=0", "eval.budget_points", ">= 1"),
         ("model.sft_learning_rate=0", "model.sft_learning_rate", "> 0.0"),
         ("model.num_heads=3", "model.num_heads", "divide"),
         ("model.dtype=float8", "model.dtype", "'float32'"),

@@ -60,3 +60,4 @@ def test_vllm_outputs_count_eos_and_truncation_as_the_transformers_backend():
                SimpleNamespace(outputs=[output([9], "stop")])]
     rows = completions_from_outputs(outputs, Tokenizer(), max_new_tokens=4)
     assert rows == [[Completion("4 5", 3, False), Completion("4 5 6 7", 4, True)], [Completion("", 1, False)]]
+    assert [c.ids for c in rows[0]] == [(4, 5, 9), (4, 5, 6, 7)]  # EOS kept: the thinking/answer split counts it

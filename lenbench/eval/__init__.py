@@ -5,6 +5,7 @@
     vllm_backend.py          vLLM (GPU machines with the `gpu` extra; vllm imported lazily)
     grade.py                 one graded row per completion
     summary.py               the headline metrics of a table of graded completions
+    budgets.py               budget curve and area, tokens by outcome, thinking/answer tokens
     evaluate.py              generate -> grade -> summarize, on the backend eval.backend names
 
 No backend imports another; only evaluate.py chooses between them.

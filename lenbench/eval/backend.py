@@ -7,7 +7,7 @@ truncated and counts as `max_new_tokens` long, whatever the backend.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 
@@ -32,6 +32,8 @@ class Completion:
     """Generated tokens, EOS included (`max_new_tokens` when truncated)."""
     truncated: bool
     """True when the completion hit `max_new_tokens` without emitting EOS."""
+    ids: tuple[int, ...] = field(default=(), compare=False, repr=False)
+    """The generated token ids, EOS included (the thinking/answer split counts them)."""
 
 
 class Backend(Protocol):

@@ -1,7 +1,9 @@
 """Held-out evaluation: generate, grade, and compute the metrics of shared/docs/methods.md.
 
 Per problem: `samples_per_problem` sampled completions (pass@1 as avg@k) and, optionally, one
-greedy completion, on the backend eval.backend names (`transformers` or `vllm`).
+greedy completion, on the backend eval.backend names (`transformers` or `vllm`). The budget metrics
+(budget curve over eval.budget_points budgets up to max_new_tokens, its area, tokens of correct and
+wrong completions, thinking/answer tokens) come from the same completions.
 """
 
 from __future__ import annotations
@@ -15,8 +17,10 @@ import pandas as pd
 import torch
 from datasets import Dataset
 
+from lenbench.budget_metrics import budget_grid
 from lenbench.config import EvalConfig
 from lenbench.eval.backend import Backend, Sampling
+from lenbench.eval.budgets import budget_summary, marker_ids, think_counts
 from lenbench.eval.grade import graded_rows
 from lenbench.eval.summary import summarize
 from lenbench.eval.transformers_backend import TransformersBackend
@@ -28,7 +32,8 @@ class EvalResult:
     samples: pd.DataFrame
     """One row per completion: problem_id, difficulty, answer (gold), decoding, sample, completion, tokens,
     truncated, extracted (the answer read from the completion, empty when none), reason (why it graded
-    as it did: lenbench.grading.REASONS), correct."""
+    as it did: lenbench.grading.REASONS), correct; with a think-close marker also thinking_tokens,
+    answer_tokens, think_closed."""
     by_difficulty: pd.DataFrame
     """One row per difficulty level."""
     summary: dict[str, float]
@@ -62,7 +67,8 @@ def evaluate(
     trust_remote_code: bool = False,
 ) -> EvalResult:
     """Generate, grade and summarize on `data`. `model_dir`/`trust_remote_code`: vLLM backend only
-    (the policy's directory when the model is unchanged from it; None saves the model for vLLM)."""
+    (the policy's directory when the model is unchanged from it; None saves the model for vLLM).
+    Thinking and answer tokens are split at the grader's think-close marker (model.think_close)."""
     prompts = list(data["prompt"])
     torch.manual_seed(seed)
     sampled_settings = Sampling(cfg.samples_per_problem, True, cfg.temperature, cfg.top_p, max_new_tokens)
@@ -73,8 +79,16 @@ def evaluate(
     rows = graded_rows(data, sampled, "sample", grader)
     if greedy is not None:
         rows += graded_rows(data, greedy, "greedy", grader)
+    think_close = getattr(grader, "think_close", None)
+    if think_close:
+        marker = marker_ids(tokenizer, think_close)
+        completions = [c for per_problem in [*sampled, *(greedy or [])] for c in per_problem]  # rows' order
+        for row, completion in zip(rows, completions, strict=True):
+            row.update(think_counts(completion, marker))
     samples = pd.DataFrame(rows)
+    budgets = budget_grid(max_new_tokens, cfg.budget_points)
     by_difficulty = pd.DataFrame(
-        [{"difficulty": k, **summarize(group)} for k, group in samples.groupby("difficulty")]
+        [{"difficulty": k, **summarize(group), **budget_summary(group, budgets, curve=False)}
+         for k, group in samples.groupby("difficulty")]
     )
-    return EvalResult(samples, by_difficulty, summarize(samples))
+    return EvalResult(samples, by_difficulty, {**summarize(samples), **budget_summary(samples, budgets)})

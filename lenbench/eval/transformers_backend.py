@@ -50,6 +50,8 @@ class TransformersBackend:
                 row = []
                 for ids in generated[index * n : (index + 1) * n]:
                     tokens, truncated = completion_length(ids, eos_ids, sampling.max_new_tokens)
-                    row.append(Completion(tokenizer.decode(ids[:tokens], skip_special_tokens=True), tokens, truncated))
+                    kept = ids[:tokens]
+                    row.append(Completion(tokenizer.decode(kept, skip_special_tokens=True), tokens, truncated,
+                                          tuple(kept)))
                 results.append(row)
         return results

@@ -37,7 +37,7 @@ def completions_from_outputs(outputs, tokenizer, max_new_tokens: int) -> list[li
             ids = list(output.token_ids)
             truncated = output.finish_reason == "length"
             tokens = max_new_tokens if truncated else len(ids)
-            row.append(Completion(tokenizer.decode(ids, skip_special_tokens=True), tokens, truncated))
+            row.append(Completion(tokenizer.decode(ids, skip_special_tokens=True), tokens, truncated, tuple(ids)))
         rows.append(row)
     return rows
 

@@ -48,6 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as error:
         print(f"lenbench report: {error}", file=sys.stderr)
         return 2
+    from lenbench.report.budgets import budget_curves, budget_plot
     from lenbench.report.documents import html_report, markdown_report
     from lenbench.report.dynamics import curves, dynamics_plot
     from lenbench.report.plots import difficulty_plot, pareto_plot
@@ -57,7 +58,10 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     table = result.table.drop(columns=["method", "eval_hash"]).set_index("config")
     table.to_csv(out / "comparison.csv")
-    images = [pareto_plot(result.table, out / "pareto.png")]
+    budgets = budget_curves(result.runs)
+    budgets.to_csv(out / "budget_curves.csv")
+    images = [pareto_plot(result.table, out / "pareto.png"),
+              budget_plot(budgets, result.table, out / "budget_curves.png")]
     if not result.by_difficulty.empty:
         result.by_difficulty.to_csv(out / "by_difficulty.csv")
         images.append(difficulty_plot(result.by_difficulty, out / "by_difficulty.png"))
@@ -72,7 +76,9 @@ def main(argv: list[str] | None = None) -> int:
     reasons = reason_counts(samples)
     reasons.to_csv(out / "reasons.csv")
     images = [image for image in images if image is not None]
-    sections = [("Comparison with base (same eval set)", table), ("By difficulty", result.by_difficulty),
+    sections = [("Comparison with base (same eval set)", table),
+                ("Accuracy under token budgets: pass@1 when a completion longer than B counts as wrong", budgets),
+                ("By difficulty", result.by_difficulty),
                 (f"Reflection: mean {', '.join(args.keywords)} per completion", reflection),
                 ("Grading reasons: completions per verdict reason (eval/samples.csv)", reasons)]
     (out / "report.md").write_text(markdown_report(sections, result.excluded, images))
@@ -85,8 +91,8 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_log:
         run_id = log_report(args.uri[0], f"{args.experiment}-reports", out, result.table)
         print(f"logged as MLflow run {run_id} in experiment '{args.experiment}-reports' at {args.uri[0]}")
-    print(f"written to {out}/: comparison.csv, by_difficulty.csv, dynamics.csv, reflection.csv, reasons.csv, "
-          f"{', '.join(i.name for i in images)}, report.md, report.html")
+    print(f"written to {out}/: comparison.csv, budget_curves.csv, by_difficulty.csv, dynamics.csv, reflection.csv, "
+          f"reasons.csv, {', '.join(i.name for i in images)}, report.md, report.html")
     return 0
 
 

@@ -11,18 +11,26 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from lenbench.report.styles import config_colors, method_marker  # noqa: E402
+
 
 def pareto_plot(table: pd.DataFrame, path: Path) -> Path:
-    """Each configuration at (mean tokens, mean pass@1) with 95% CI bars; the Pareto front joined."""
+    """Each configuration at (mean tokens, mean pass@1) with 95% CI bars, its method's marker (filled
+    on the Pareto front, hollow off it); the Pareto front joined."""
     fig, ax = plt.subplots(figsize=(12, 5.5))
+    colors = config_colors(table["config"])
     for _, row in table.iterrows():
+        color = colors[row["config"]]
         ax.errorbar(row["tokens"], row["accuracy"], xerr=_bar(row["tokens_ci95"]), yerr=_bar(row["accuracy_ci95"]),
-                    fmt="o" if row["pareto"] else "x", capsize=3, label=f"{row['config']} (n={row['seeds']})")
+                    marker=method_marker(row["method"]), linestyle="none", color=color,
+                    markerfacecolor=color if row["pareto"] else "none",
+                    markersize=9, markeredgewidth=1.5, elinewidth=0.8, capsize=3, zorder=3,
+                    label=f"{row['config']} (n={row['seeds']})")
     front = table[table["pareto"].astype(bool)].sort_values("tokens")
     ax.plot(front["tokens"], front["accuracy"], "k--", linewidth=1, label="Pareto front")
     ax.set_xlabel("mean completion tokens (eval)")
     ax.set_ylabel("pass@1 (avg@k)")
-    ax.set_title("Accuracy vs tokens (mean over seeds, 95% CI)")
+    ax.set_title("Accuracy vs tokens (mean over seeds, 95% CI; filled: Pareto-optimal)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0))  # outside: many configs
     fig.tight_layout()

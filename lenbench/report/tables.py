@@ -27,6 +27,11 @@ BASE_SETTINGS = ("params.model.", "params.dataset.", "params.eval.")
 """What a configuration shares with its base: the model, the data and the evaluation (not trainer, method)."""
 LABEL_ORDER = ("params.model.", "params.dataset.", "params.eval.", "params.trainer.", "params.")
 """Which settings a label names first when it takes more than the method knobs to tell configurations apart."""
+BUDGET_AUC = "metrics.eval/budget_auc"
+BY_OUTCOME = {"tokens_correct": "metrics.eval/tokens_correct", "tokens_wrong": "metrics.eval/tokens_wrong"}
+"""Budget metrics (methods.md, "Budget metrics"): empty for runs recorded before them."""
+THINKING = {"thinking_tokens": "metrics.eval/thinking_tokens", "answer_tokens": "metrics.eval/answer_tokens"}
+"""Columns only when some run has them (models with a think-close marker)."""
 
 
 def settings(runs: pd.DataFrame, method: str) -> list[str]:
@@ -149,6 +154,9 @@ def compare(runs: pd.DataFrame, aes_a: float = 1.0, aes_b: float = 3.0, aes_g: f
                "accuracy_ci95": accuracy_ci, "tokens": tokens, "tokens_ci95": tokens_ci}
         if "metrics.eval/oracle_ratio" in group:
             row["oracle_ratio"] = group["metrics.eval/oracle_ratio"].mean()
+        row["budget_auc"], row["budget_auc_ci95"] = mean_ci(group.get(BUDGET_AUC, pd.Series(dtype=float)))
+        row.update({name: group.get(column, pd.Series(dtype=float)).mean() for name, column in BY_OUTCOME.items()})
+        row.update({name: group[column].mean() for name, column in THINKING.items() if column in group})
         rows.append(row)
     table = pd.DataFrame(rows)
     for _, group in table.groupby("base_key", sort=False):
