@@ -24,7 +24,9 @@ from typing import Any
 from hydra.core.config_store import ConfigStore
 
 from lenbench.methods.baselines import BaseMethodConfig, GRPOMethodConfig, MethodConfig
+from lenbench.methods.dapo_overlong import DAPOOverlongMethodConfig
 from lenbench.methods.iapo import IAPOMethodConfig
+from lenbench.methods.kimi import KimiMethodConfig
 from lenbench.methods.lapo import LAPOMethodConfig
 from lenbench.methods.lead import LEADMethodConfig
 
@@ -96,3 +98,7 @@ register_method("lead", MethodSpec(LEADMethodConfig, recipe="lenbench.train.lead
                                    rewards="lenbench.train.lead:lead_rewards"))
 register_method("iapo", MethodSpec(IAPOMethodConfig, recipe="lenbench.train.iapo:IAPORecipe",
                                    rewards="lenbench.train.rewards:correctness_only"))
+register_method("kimi", MethodSpec(KimiMethodConfig, rewards="lenbench.train.kimi:kimi_rewards"))
+register_method("dapo_overlong", MethodSpec(DAPOOverlongMethodConfig,
+                                            recipe="lenbench.train.dapo_overlong:DAPOOverlongRecipe",
+                                            rewards="lenbench.train.dapo_overlong:overlong_rewards"))

@@ -1,0 +1,118 @@
+"""The length-control baselines wired into training: their TRL-facing reward functions and hooks,
+on hand-computed cases (the maths alone is tests/test_baselines.py)."""
+
+from types import SimpleNamespace
+
+import pytest
+
+from lenbench.config import compose_config, load_run_config
+from lenbench.errors import ConfigError
+from lenbench.registry import reward_funcs_for
+
+EOS = 3  # the testbed tokenizer's EOS id
+
+
+def batch(rows, step=0, **columns):
+    """TRL reward-function kwargs for rollouts given as (length, correct, finished) rows."""
+    completions = ["</think> answer 5" if c else "</think> answer 4" for _, c, _ in rows]
+    ids = [[7] * (n - 1) + [EOS] if f else [7] * n for n, _, f in rows]
+    return dict(prompts=["p"] * len(rows), completions=completions, completion_ids=ids, answer=["5"] * len(rows),
+                trainer_state=SimpleNamespace(global_step=step), **columns)
+
+
+def approx(values, expected):
+    return values == pytest.approx(expected, abs=1e-6)
+
+
+def run_config(*overrides):
+    return load_run_config(compose_config(["+experiment=micro", *overrides]))
+
+
+# --- kimi ---------------------------------------------------------------------------------------
+
+
+def kimi_reward(group_size=3, **knobs):
+    from lenbench.methods.kimi import KimiMethodConfig
+    from lenbench.train.kimi import KimiReward
+
+    return KimiReward(KimiMethodConfig(**{"warmup_steps": 0, **knobs}), "exact", group_size, frozenset({EOS}))
+
+
+def test_kimi_reward_per_group_through_the_adapter():
+    reward = kimi_reward()
+    # group 1: lo 10, hi 30: lambda 0.5, 0.0, -0.5 -> 1.5, 0 (wrong: min(0, 0) = 0), 0.5
+    # group 2: lo 4, hi 8: lambda 0.5, -0.5, 0 -> wrong short min(0, 0.5) = 0, wrong long -0.5, correct 1 + 0
+    rows = [(10, True, True), (20, False, True), (30, True, True), (4, False, True), (8, False, False),
+            (6, True, True)]
+    assert approx(reward(**batch(rows)), [1.5, 0.0, 0.5, 0.0, -0.5, 1.0])
+
+
+def test_kimi_edge_groups():
+    reward = kimi_reward()
+    # no correct rollout: lambda 0.5, 0, -0.5 -> 0, 0, -0.5; identical lengths: no length reward; all truncated
+    assert approx(reward(**batch([(10, False, True), (20, False, True), (30, False, True)])), [0.0, 0.0, -0.5])
+    assert approx(reward(**batch([(20, True, True), (20, False, True), (20, True, True)])), [1.0, 0.0, 1.0])
+    assert approx(reward(**batch([(48, True, False), (48, False, False), (48, True, False)])), [1.0, 0.0, 1.0])
+
+
+def test_kimi_warmup_boundary():
+    reward = kimi_reward(warmup_steps=10)
+    rows = [(10, True, True), (20, False, True), (30, True, True)]
+    assert approx(reward(**batch(rows, step=9)), [1.0, 0.0, 1.0])
+    assert approx(reward(**batch(rows, step=10)), [1.5, 0.0, 0.5])
+    metrics = []
+    reward(**batch(rows, step=9), log_metric=lambda name, value: metrics.append((name, value)))
+    assert metrics == [("kimi/length_active", 0.0)]
+
+
+def test_kimi_factory_from_the_registry():
+    run = run_config("method=kimi", "method.weight=0.5")
+    (reward,) = reward_funcs_for(run, "exact")
+    assert reward.method.weight == 0.5 and reward.group_size == run.trainer.num_generations
+    assert reward.eos_ids == frozenset({EOS})
+
+
+@pytest.mark.parametrize("override, field", [("method.weight=-1", "method.weight"),
+                                             ("method.warmup_steps=-2", "method.warmup_steps")])
+def test_kimi_bad_knobs_are_one_line_errors(override, field):
+    with pytest.raises(ConfigError, match=field) as error:
+        run_config("method=kimi", override)
+    assert "\n" not in str(error.value)
+
+
+# --- dapo_overlong --------------------------------------------------------------------------------
+
+
+def overlong_reward(max_length=100, **knobs):
+    from lenbench.methods.dapo_overlong import DAPOOverlongMethodConfig
+    from lenbench.train.dapo_overlong import OverlongReward
+
+    return OverlongReward(DAPOOverlongMethodConfig(**{"cache": 20, **knobs}), "exact", max_length)
+
+
+def test_dapo_overlong_reward_intervals_through_trl():
+    # L_max 100, L_c 20: r_len 0 up to 80, (80 - L) / 20 in (80, 100]: 50 -> 0, 80 -> 0, 90 -> -0.5, 100 -> -1
+    rows = [(50, True, True), (80, False, True), (90, True, True), (100, False, False)]
+    assert approx(overlong_reward()(**batch(rows)), [1.0, 0.0, 0.5, -1.0])
+    # weight 0.5 and the testbed's L_max 160, L_c 40: 130 -> (120 - 130) / 40 = -0.25 -> 1 - 0.125
+    assert approx(overlong_reward(160, cache=40, weight=0.5)(**batch([(130, True, True)])), [0.875])
+    # L_c = 0: no soft interval; every rollout truncated at L_max: 0 up to L_max
+    assert approx(overlong_reward(cache=0)(**batch([(100, True, False), (100, False, False)])), [1.0, 0.0])
+
+
+def test_dapo_overlong_reward_is_trls():
+    from trl.rewards import get_soft_overlong_punishment
+
+    reward = overlong_reward()
+    assert type(reward.penalty) is type(get_soft_overlong_punishment(100, 20))
+
+
+def test_dapo_overlong_cache_above_max_length_is_refused_before_compute():
+    from lenbench.preflight import preflight
+
+    # micro: trainer.max_completion_length = 48
+    with pytest.raises(ConfigError, match="method.cache=49 exceeds trainer.max_completion_length=48") as error:
+        preflight(compose_config(["+experiment=micro", "method=dapo_overlong", "method.cache=49"]), machine=False)
+    assert "\n" not in str(error.value)
+    (reward,) = reward_funcs_for(run_config("method=dapo_overlong", "method.cache=12"), "exact")
+    assert reward.penalty.max_completion_len == 48 and reward.penalty.soft_punish_cache == 12
