@@ -25,10 +25,12 @@ from hydra.core.config_store import ConfigStore
 
 from lenbench.methods.baselines import BaseMethodConfig, GRPOMethodConfig, MethodConfig
 from lenbench.methods.dapo_overlong import DAPOOverlongMethodConfig
+from lenbench.methods.efficient import EfficientMethodConfig
 from lenbench.methods.iapo import IAPOMethodConfig
 from lenbench.methods.kimi import KimiMethodConfig
 from lenbench.methods.lapo import LAPOMethodConfig
 from lenbench.methods.lead import LEADMethodConfig
+from lenbench.methods.shorterbetter import ShorterBetterMethodConfig
 
 DEFAULT_RECIPE = "lenbench.train.recipes:GRPORecipe"
 
@@ -102,3 +104,6 @@ register_method("kimi", MethodSpec(KimiMethodConfig, rewards="lenbench.train.kim
 register_method("dapo_overlong", MethodSpec(DAPOOverlongMethodConfig,
                                             recipe="lenbench.train.dapo_overlong:DAPOOverlongRecipe",
                                             rewards="lenbench.train.dapo_overlong:overlong_rewards"))
+register_method("shorterbetter", MethodSpec(ShorterBetterMethodConfig,
+                                            rewards="lenbench.train.shorterbetter:shorterbetter_rewards"))
+register_method("efficient", MethodSpec(EfficientMethodConfig, rewards="lenbench.train.efficient:efficient_rewards"))

@@ -116,3 +116,76 @@ def test_dapo_overlong_cache_above_max_length_is_refused_before_compute():
     assert "\n" not in str(error.value)
     (reward,) = reward_funcs_for(run_config("method=dapo_overlong", "method.cache=12"), "exact")
     assert reward.penalty.max_completion_len == 48 and reward.penalty.soft_punish_cache == 12
+
+
+# --- shorterbetter --------------------------------------------------------------------------------
+
+
+def shorterbetter_reward(group_size=3, **knobs):
+    from lenbench.methods.shorterbetter import ShorterBetterMethodConfig
+    from lenbench.train.shorterbetter import ShorterBetterReward
+
+    return ShorterBetterReward(ShorterBetterMethodConfig(**knobs), "exact", group_size, frozenset({EOS}))
+
+
+def test_shorterbetter_reward_per_group():
+    reward = shorterbetter_reward(alpha=2.0, beta=0.1)
+    # group 1: SOL = shortest correct = 20: 2 - 0.1 * 0 = 2, 0 - 0.1 * 10 = -1, 2 - 0.1 * 20 = 0
+    # group 2: SOL = 5: wrong 10 -> -0.5, correct 5 -> 2, correct 7 -> 1.8
+    rows = [(20, True, True), (10, False, True), (40, True, True), (10, False, True), (5, True, True),
+            (7, True, True)]
+    assert approx(reward(**batch(rows)), [2.0, -1.0, 0.0, -0.5, 2.0, 1.8])
+
+
+def test_shorterbetter_edge_groups():
+    reward = shorterbetter_reward(alpha=2.0, beta=0.1)
+    # none correct: SOL = mean length 20: -1, 0, -1
+    assert approx(reward(**batch([(10, False, True), (20, False, True), (30, False, True)])), [-1.0, 0.0, -1.0])
+    # identical lengths, all truncated: SOL 48, no distance; correctness alone
+    assert approx(reward(**batch([(48, True, False), (48, False, False), (48, True, False)])), [2.0, 0.0, 2.0])
+
+
+# --- efficient ------------------------------------------------------------------------------------
+
+
+def efficient_reward(group_size=4, **knobs):
+    from lenbench.methods.efficient import EfficientMethodConfig
+    from lenbench.train.efficient import EfficientReward
+
+    return EfficientReward(EfficientMethodConfig(**knobs), "exact", group_size, frozenset({EOS}))
+
+
+def test_efficient_reward_on_correct_finished_rollouts():
+    import math
+
+    reward = efficient_reward(alpha=0.2)
+    # pool: correct and finished = 10, 30 (the 20 is wrong, the correct 48 was cut): mu 20, sigma 10
+    # 10 -> 1 - 0.2 * sigmoid(-1), 30 -> 1 - 0.2 * sigmoid(1); others 0
+    sig = 1 / (1 + math.exp(-1))
+    rows = [(10, True, True), (20, False, True), (30, True, True), (48, True, False)]
+    assert approx(reward(**batch(rows)), [1 - 0.2 * (1 - sig), 0.0, 1 - 0.2 * sig, 0.0])
+
+
+def test_efficient_edge_groups():
+    reward = efficient_reward(alpha=0.2)
+    # none correct; all truncated (correct but cut): all 0
+    assert approx(reward(**batch([(10, False, True)] * 4)), [0.0] * 4)
+    assert approx(reward(**batch([(48, True, False)] * 4)), [0.0] * 4)
+    # one correct finished rollout, or equal lengths: 1 - alpha / 2 = 0.9
+    assert approx(reward(**batch([(10, True, True), (20, False, True), (30, False, True), (48, True, False)])),
+                  [0.9, 0.0, 0.0, 0.0])
+    assert approx(reward(**batch([(20, True, True)] * 4)), [0.9] * 4)
+    # EOS exactly at the cap is finished; the same length without EOS is not
+    assert approx(reward(**batch([(48, True, True), (48, True, False), (20, False, True), (20, False, True)])),
+                  [0.9, 0.0, 0.0, 0.0])
+
+
+@pytest.mark.parametrize("method, override, field", [
+    ("shorterbetter", "method.alpha=0", "method.alpha"), ("shorterbetter", "method.beta=-1", "method.beta"),
+    ("efficient", "method.alpha=2", "method.alpha"), ("efficient", "method.eps=0", "method.eps"),
+    ("dapo_overlong", "method.weight=-1", "method.weight"), ("dapo_overlong", "method.cache=-1", "method.cache"),
+])
+def test_bad_knobs_are_one_line_errors(method, override, field):
+    with pytest.raises(ConfigError, match=field) as error:
+        run_config(f"method={method}", override)
+    assert "\n" not in str(error.value)
