@@ -31,6 +31,7 @@ from lenbench.methods.kimi import KimiMethodConfig
 from lenbench.methods.lapo import LAPOMethodConfig
 from lenbench.methods.lead import LEADMethodConfig
 from lenbench.methods.shorterbetter import ShorterBetterMethodConfig
+from lenbench.methods.thinkprune import ThinkPruneMethodConfig
 
 DEFAULT_RECIPE = "lenbench.train.recipes:GRPORecipe"
 
@@ -107,3 +108,5 @@ register_method("dapo_overlong", MethodSpec(DAPOOverlongMethodConfig,
 register_method("shorterbetter", MethodSpec(ShorterBetterMethodConfig,
                                             rewards="lenbench.train.shorterbetter:shorterbetter_rewards"))
 register_method("efficient", MethodSpec(EfficientMethodConfig, rewards="lenbench.train.efficient:efficient_rewards"))
+register_method("thinkprune", MethodSpec(ThinkPruneMethodConfig, recipe="lenbench.train.thinkprune:ThinkPruneRecipe",
+                                         rewards="lenbench.train.thinkprune:thinkprune_rewards"))

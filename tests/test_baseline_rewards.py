@@ -189,3 +189,61 @@ def test_bad_knobs_are_one_line_errors(method, override, field):
     with pytest.raises(ConfigError, match=field) as error:
         run_config(f"method={method}", override)
     assert "\n" not in str(error.value)
+
+
+# --- thinkprune -----------------------------------------------------------------------------------
+
+
+def thinkprune_reward(max_length=160, **knobs):
+    from lenbench.methods.thinkprune import ThinkPruneMethodConfig
+    from lenbench.train.thinkprune import ThinkPruneReward
+
+    knobs = {"limits": [40, 20], "stage_steps": [5, 5], **knobs}
+    return ThinkPruneReward(ThinkPruneMethodConfig(**knobs), "exact", 2, frozenset({EOS}), max_length)
+
+
+def test_thinkprune_reward_at_the_stage_boundary():
+    reward = thinkprune_reward()
+    # rows: correct finished at 30, correct cut at 40 (no EOS), correct finished with EOS at 40, wrong at 10
+    rows = [(30, True, True), (40, True, False), (40, True, True), (10, False, True)]
+    # step 4 (stage 0, limit 40): only the unfinished 40 is cut -> 1, 0, 1, 0
+    assert approx(reward(**batch(rows, step=4)), [1.0, 0.0, 1.0, 0.0])
+    # step 5 (stage 1, limit 20): 30 and both 40s are past the limit -> 0, 0, 0, 0
+    assert approx(reward(**batch(rows, step=5)), [0.0, 0.0, 0.0, 0.0])
+    # past the last stage its limit stays
+    assert approx(reward(**batch(rows, step=99)), [0.0, 0.0, 0.0, 0.0])
+
+
+def test_thinkprune_grade_mode_and_the_engine_cap():
+    rows = [(40, True, False), (40, False, False)]  # all truncated at the limit
+    assert approx(thinkprune_reward(truncated="grade")(**batch(rows, step=0)), [1.0, 0.0])
+    assert approx(thinkprune_reward()(**batch(rows, step=0)), [0.0, 0.0])
+    # limits above trainer.max_completion_length are that length: a rollout cut at 30 of 30 is cut
+    assert approx(thinkprune_reward(max_length=30)(**batch([(30, True, False), (29, True, True)])), [0.0, 1.0])
+
+
+def test_thinkprune_stage_limit_sets_the_generation_cap():
+    from lenbench.methods.thinkprune import ThinkPruneMethodConfig
+    from lenbench.train.thinkprune import StageLimit
+
+    callback = StageLimit(ThinkPruneMethodConfig(limits=[200, 120, 80], stage_steps=[2, 2, 2]), 160)
+    callback.trainer = SimpleNamespace(generation_config=SimpleNamespace(max_new_tokens=160),
+                                       generation_kwargs={"max_new_tokens": 160})
+    caps = []
+    for step in range(7):
+        callback.on_step_begin(None, SimpleNamespace(global_step=step), None)
+        trainer = callback.trainer
+        caps.append((trainer.generation_config.max_new_tokens, trainer.generation_kwargs["max_new_tokens"]))
+    assert caps == [(160, 160)] * 2 + [(120, 120)] * 2 + [(80, 80)] * 3
+    callback.trainer = SimpleNamespace(generation_config=None)  # TRL's vLLM path: left alone
+    callback.on_step_begin(None, SimpleNamespace(global_step=5), None)
+
+
+@pytest.mark.parametrize("override, field", [
+    ("method.truncated=drop", "method.truncated"), ("method.limits=[80,120]", "method.limits"),
+    ("method.stage_steps=[10,10]", "method.stage_steps"),
+])
+def test_thinkprune_bad_knobs_are_one_line_errors(override, field):
+    with pytest.raises(ConfigError, match=field) as error:
+        run_config("method=thinkprune", override)
+    assert "\n" not in str(error.value)
