@@ -28,6 +28,7 @@ from lenbench.methods.dapo_overlong import DAPOOverlongMethodConfig
 from lenbench.methods.efficient import EfficientMethodConfig
 from lenbench.methods.iapo import IAPOMethodConfig
 from lenbench.methods.kimi import KimiMethodConfig
+from lenbench.methods.l1 import L1MethodConfig
 from lenbench.methods.lapo import LAPOMethodConfig
 from lenbench.methods.lead import LEADMethodConfig
 from lenbench.methods.shorterbetter import ShorterBetterMethodConfig
@@ -110,3 +111,5 @@ register_method("shorterbetter", MethodSpec(ShorterBetterMethodConfig,
 register_method("efficient", MethodSpec(EfficientMethodConfig, rewards="lenbench.train.efficient:efficient_rewards"))
 register_method("thinkprune", MethodSpec(ThinkPruneMethodConfig, recipe="lenbench.train.thinkprune:ThinkPruneRecipe",
                                          rewards="lenbench.train.thinkprune:thinkprune_rewards"))
+register_method("l1", MethodSpec(L1MethodConfig, recipe="lenbench.train.l1:L1Recipe",
+                                 rewards="lenbench.train.l1:l1_rewards"))

@@ -247,3 +247,67 @@ def test_thinkprune_bad_knobs_are_one_line_errors(override, field):
     with pytest.raises(ConfigError, match=field) as error:
         run_config("method=thinkprune", override)
     assert "\n" not in str(error.value)
+
+
+# --- l1 -------------------------------------------------------------------------------------------
+
+
+def l1_reward(**knobs):
+    from lenbench.methods.l1 import L1MethodConfig
+    from lenbench.train.l1 import L1Reward
+
+    return L1Reward(L1MethodConfig(**knobs), "exact", 2, frozenset({EOS}))
+
+
+def test_l1_reward_against_the_rows_budget():
+    rows = [(30, True, True), (50, True, True), (10, False, True), (48, True, False)]
+    budgets = [40, 40, 20, 20]
+    # exact, alpha 0.01: 1 - 0.1, 1 - 0.1, 0 - 0.1, 1 - 0.28
+    assert approx(l1_reward(alpha=0.01)(**batch(rows, budget=budgets)), [0.9, 0.9, -0.1, 0.72])
+    # max, alpha 0.01, delta 0.5: clip(0.01 (N - L) + 0.5): 0.6, 0.4, wrong 0, 1 * clip(-0.28 + 0.5) = 0.22
+    got = l1_reward(mode="max", alpha=0.01)(**batch(rows, budget=budgets))
+    assert approx(got, [0.6, 0.4, 0.0, 0.22])
+    # max: far under the budget clips at 1, far over at 0
+    assert approx(l1_reward(mode="max", alpha=0.1)(**batch([(5, True, True), (48, True, False)], budget=[40, 10])),
+                  [1.0, 0.0])
+
+
+def test_l1_budget_split_draws_n_per_visit(compose):
+    from datasets import Dataset
+
+    from lenbench.methods.l1 import L1MethodConfig, visit_budget
+    from lenbench.train.l1 import budget_split, visits_needed
+
+    method = L1MethodConfig(n_lo=10, n_hi=120)
+    train = Dataset.from_list([{"prompt": "compute 1 + 1 <think>", "problem_id": "a"},
+                               {"prompt": "compute 2 + 2 <think>", "problem_id": "b"}])
+    split = budget_split(train, method, seed=3, visits=3)
+    assert len(split) == 6
+    for row, (pid, visit) in zip(split, [("a", 0), ("b", 0), ("a", 1), ("b", 1), ("a", 2), ("b", 2)], strict=True):
+        n = visit_budget(3, pid, visit, 10, 120)
+        assert row["budget"] == n and row["prompt"].endswith(f"<think> Think for {n} tokens.")
+    assert len({row["budget"] for row in split if row["problem_id"] == "a"}) > 1  # visits ask for other N
+    assert split["budget"] == budget_split(train, method, seed=3, visits=3)["budget"]  # the same in every process
+    # 60 steps x 8 prompts x 2 processes over 256 prompts: 960 draws, 4 visits
+    run = SimpleNamespace(trainer=SimpleNamespace(max_steps=60, prompts_per_step=8))
+    assert visits_needed(run, 256, 2) == 4 and visits_needed(run, 10_000, 1) == 1
+
+
+def test_l1_budgets_the_tokenizer_cannot_write_are_refused_before_compute():
+    from lenbench.preflight import preflight
+
+    # micro: numbers up to dataset.number_max = 255 are tokens
+    with pytest.raises(ConfigError, match=r"method.eval_budgets\[1\]=300") as error:
+        preflight(compose_config(["+experiment=micro", "method=l1", "method.eval_budgets=[20,300]"]), machine=False)
+    assert "\n" not in str(error.value)
+    preflight(compose_config(["+experiment=micro", "method=l1"]), machine=False)
+
+
+@pytest.mark.parametrize("override, field", [
+    ("method.mode=min", "method.mode"), ("method.n_lo=0", "method.n_lo"), ("method.alpha=-1", "method.alpha"),
+    ("method.delta=2", "method.delta"), ("method.eval_budgets=[]", "method.eval_budgets"),
+])
+def test_l1_bad_knobs_are_one_line_errors(override, field):
+    with pytest.raises(ConfigError, match=field) as error:
+        run_config("method=l1", override)
+    assert "\n" not in str(error.value)
