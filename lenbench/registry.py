@@ -25,7 +25,9 @@ from hydra.core.config_store import ConfigStore
 
 from lenbench.methods.baselines import BaseMethodConfig, GRPOMethodConfig, MethodConfig
 from lenbench.methods.dapo_overlong import DAPOOverlongMethodConfig
+from lenbench.methods.dler import DLERMethodConfig
 from lenbench.methods.efficient import EfficientMethodConfig
+from lenbench.methods.gfpo import GFPOMethodConfig
 from lenbench.methods.iapo import IAPOMethodConfig
 from lenbench.methods.kimi import KimiMethodConfig
 from lenbench.methods.l1 import L1MethodConfig
@@ -113,3 +115,7 @@ register_method("thinkprune", MethodSpec(ThinkPruneMethodConfig, recipe="lenbenc
                                          rewards="lenbench.train.thinkprune:thinkprune_rewards"))
 register_method("l1", MethodSpec(L1MethodConfig, recipe="lenbench.train.l1:L1Recipe",
                                  rewards="lenbench.train.l1:l1_rewards"))
+register_method("gfpo", MethodSpec(GFPOMethodConfig, recipe="lenbench.train.gfpo:GFPORecipe",
+                                   rewards="lenbench.train.rewards:correctness_only"))
+register_method("dler", MethodSpec(DLERMethodConfig, recipe="lenbench.train.dler:DLERRecipe",
+                                   rewards="lenbench.train.dler:dler_rewards"))

@@ -311,3 +311,123 @@ def test_l1_bad_knobs_are_one_line_errors(override, field):
     with pytest.raises(ConfigError, match=field) as error:
         run_config("method=l1", override)
     assert "\n" not in str(error.value)
+
+
+# --- gfpo and dler: engine hooks on a one-process trainer -----------------------------------------
+
+
+class FakeAccelerator:
+    process_index = 0
+
+    @staticmethod
+    def gather(tensor):
+        return tensor
+
+
+def fake_trainer(group_size, weights=(1.0,)):
+    import torch
+
+    logged = {}
+    return SimpleNamespace(num_generations=group_size, reward_weights=torch.tensor(weights),
+                           accelerator=FakeAccelerator(), logged=logged,
+                           log_hook_metric=lambda name, value: logged.setdefault(name, value))
+
+
+def scored_batch(lengths, width=6):
+    import torch
+
+    mask = torch.tensor([[1] * n + [0] * (width - n) for n in lengths])
+    return {"completion_mask": mask, "advantages": torch.full((len(lengths),), 9.0),
+            "num_items_in_batch": mask.sum()}
+
+
+def run_hooks(hooks, trainer, rewards, lengths):
+    import torch
+
+    hooks.after_rewards(trainer, torch.tensor(rewards).unsqueeze(1), [{}] * len(rewards), None)
+    return hooks.after_scoring(trainer, scored_batch(lengths), [{}] * len(rewards))
+
+
+def test_gfpo_hook_keeps_the_shortest_and_normalizes_over_them():
+    from lenbench.methods.gfpo import GFPOMethodConfig
+    from lenbench.train.gfpo import GFPOHooks
+
+    trainer = fake_trainer(4)
+    # group 1: lengths 5, 2, 3, 6, rewards 1, 0, 1, 1: keep 2 shortest (rows 1, 2: rewards 0, 1): mean 0.5,
+    # unbiased std 0.7071: -0.5 / (0.7071 + 1e-4), +...; the others 0
+    # group 2: all reward 1 (kept ones equal): 0 everywhere
+    batch = run_hooks(GFPOHooks(GFPOMethodConfig(keep=2)), trainer, [1, 0, 1, 1, 1, 1, 1, 1], [5, 2, 3, 6, 1, 2, 3, 4])
+    a = 0.5 / (2 ** -0.5 + 1e-4)
+    assert batch["advantages"].tolist() == pytest.approx([0, -a, a, 0, 0, 0, 0, 0], abs=1e-6)
+    assert batch["num_items_in_batch"].item() == 26  # `zero`: every row stays in the loss
+    assert trainer.logged["gfpo/kept_frac"] == 0.5 and trainer.logged["gfpo/kept_length_mean"] == 2.0
+
+
+def test_gfpo_hook_mask_mode_and_edge_groups():
+    from lenbench.methods.gfpo import GFPOMethodConfig
+    from lenbench.train.gfpo import GFPOHooks
+
+    # mask: the filtered rows leave the loss; a group of identical lengths keeps its first rows (stable ties);
+    # no correct rollout: advantages 0
+    batch = run_hooks(GFPOHooks(GFPOMethodConfig(keep=2, filtered="mask")), fake_trainer(4),
+                      [0, 0, 0, 0, 1, 0, 1, 0], [4, 4, 4, 4, 3, 3, 3, 3])
+    # kept (1, 0): mean 0.5, unbiased std 0.7071: +-0.5 / (0.7071 + 1e-4)
+    a = 0.5 / (2 ** -0.5 + 1e-4)
+    assert batch["advantages"].tolist() == pytest.approx([0] * 4 + [a, -a, 0, 0], abs=1e-6)
+    assert batch["completion_mask"].sum(dim=1).tolist() == [4, 4, 0, 0, 3, 3, 0, 0]
+    assert batch["num_items_in_batch"].item() == 14
+
+
+def test_gfpo_keep_above_the_group_is_refused_before_compute():
+    from lenbench.preflight import preflight
+
+    # micro: trainer.num_generations = 2
+    with pytest.raises(ConfigError, match="method.keep=4 keeps more rollouts than a group has") as error:
+        preflight(compose_config(["+experiment=micro", "method=gfpo"]), machine=False)
+    assert "\n" not in str(error.value)
+    preflight(compose_config(["+experiment=micro", "method=gfpo", "method.keep=2"]), machine=False)
+
+
+def dler_reward(coef=0.1):
+    from lenbench.methods.dler import DLERMethodConfig
+    from lenbench.train.dler import DLERReward
+
+    return DLERReward(DLERMethodConfig(coef=coef), "exact", 2, frozenset({EOS}))
+
+
+def test_dler_reward_scales_correct_truncated_rollouts():
+    rows = [(10, True, True), (48, True, False), (48, False, False), (10, False, True)]
+    assert approx(dler_reward()(**batch(rows)), [1.0, 0.1, 0.0, 0.0])
+    assert approx(dler_reward(coef=0.0)(**batch([(48, True, False)] * 2)), [0.0, 0.0])  # all truncated, coef 0
+
+
+def test_dler_hook_group_mean_then_token_whitening_with_dynamic_sampling():
+    import torch
+
+    from lenbench.methods.dler import DLERMethodConfig
+    from lenbench.train.dler import DLERHooks
+
+    # groups of 2: (1, 0) informative, (1, 1) not; centred (0.5, -0.5) with tokens 2 and 4: token mean
+    # (2 * 0.5 - 4 * 0.5) / 6 = -1/6, var = (2 (2/3)^2 + 4 (1/3)^2) / 5 = 4/15
+    batch = run_hooks(DLERHooks(DLERMethodConfig()), fake_trainer(2), [1, 0, 1, 1], [2, 4, 3, 3])
+    std = (4 / 15) ** 0.5
+    assert batch["advantages"].tolist() == pytest.approx([(2 / 3) / std, (-1 / 3) / std, 0, 0], abs=1e-6)
+    assert batch["completion_mask"].sum(dim=1).tolist() == [2, 4, 0, 0] and batch["num_items_in_batch"].item() == 6
+    # without dynamic sampling the equal group joins the whitening (centred 0, -mean / std) and the loss
+    batch = run_hooks(DLERHooks(DLERMethodConfig(dynamic_sampling=False)), fake_trainer(2), [1, 0, 1, 1], [2, 4, 3, 3])
+    assert batch["num_items_in_batch"].item() == 12 and batch["advantages"][2].item() != 0
+    # every group uninformative: all zero, nothing in the loss
+    batch = run_hooks(DLERHooks(DLERMethodConfig()), fake_trainer(2), [0, 0, 1, 1], [2, 4, 3, 3])
+    assert batch["advantages"].tolist() == [0, 0, 0, 0] and batch["num_items_in_batch"].item() == 0
+    assert isinstance(batch["advantages"], torch.Tensor)
+
+
+@pytest.mark.parametrize("method, override, field", [
+    ("gfpo", "method.metric=accuracy", "method.metric"), ("gfpo", "method.filtered=drop", "method.filtered"),
+    ("gfpo", "method.keep=0", "method.keep"), ("dler", "method.coef=2", "method.coef"),
+    ("dler", "method.eps=0", "method.eps"),
+])
+def test_hook_method_bad_knobs_are_one_line_errors(method, override, field):
+    with pytest.raises(ConfigError, match=field) as error:
+        run_config(f"method={method}", override)
+    assert "\n" not in str(error.value)
