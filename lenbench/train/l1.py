@@ -86,11 +86,13 @@ class L1Recipe(GRPORecipe):
                 raise ConfigError(f"{field}={n}: this model's tokenizer cannot write it in the instruction "
                                   f"{m.instruction(n)!r} (reads back as {text!r}); allowed: numbers it encodes")
 
-    def train(self, model, tokenizer, out_dir: Path):
+    def train_split(self):
         from lenbench.preflight import processes
 
         visits = visits_needed(self.run, len(self.data.train), processes())
-        self.data = replace(self.data, train=budget_split(self.data.train, self.run.method, self.run.seed, visits))
+        return budget_split(self.data.train, self.run.method, self.run.seed, visits)
+
+    def train(self, model, tokenizer, out_dir: Path):
         self.model, self.tokenizer = super().train(model, tokenizer, out_dir), tokenizer
         return self.model
 

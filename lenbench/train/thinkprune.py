@@ -76,8 +76,8 @@ class ThinkPruneRecipe(GRPORecipe):
         from lenbench.train.grpo import build_trainer
 
         limit = StageLimit(self.run.method, self.run.trainer.max_completion_length)
-        trainer = build_trainer(self.run, model, tokenizer, self.data.train, self.reward_funcs(), out_dir / "trainer",
-                                callbacks=[MlflowStepLogger(), limit], hooks=self.hooks(tokenizer),
+        trainer = build_trainer(self.run, model, tokenizer, self.train_split(), self.reward_funcs(),
+                                out_dir / "trainer", callbacks=[MlflowStepLogger(), limit], hooks=self.hooks(tokenizer),
                                 aggregation=self.aggregation)
         limit.trainer = trainer
         trainer.train(resume_from_checkpoint=str(self.checkpoint) if self.checkpoint else None)
