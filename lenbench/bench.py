@@ -3,6 +3,7 @@ tokens/s of a model directory; and the tiny real-architecture model they run on.
 
     python -m lenbench.bench [--steps N] [--eval-problems N] [hydra overrides...]
     python -m lenbench.bench --iapo [--steps N] [hydra overrides...]
+    python -m lenbench.bench --methods grpo,kimi,gfpo [--steps N] [hydra overrides...]
     python -m lenbench.bench --generate DIR [--batch 8 --new-tokens 64 --repeats 3 --threads N]
     python -m lenbench.bench --build-tiny DIR --data ../shared/data/benchmarks/math_train_l3to5.parquet
         [--arch qwen2|llama] [--vocab-size 4096] [--hidden 64 --layers 2 --heads 4 --kv-heads 2
@@ -12,7 +13,8 @@ Composes the same config as `lenbench.run` (overrides apply) and runs the same p
 (lenbench.preflight), builds or reuses the base model,
 then times a short GRPO run (TRL's own `step_time` per step; the first reported apart: it includes
 warm-up) and one sampled evaluation pass. `--iapo` instead times GRPO and IAPO with each estimator
-on the same config and prints each IAPO step time as a ratio to GRPO's. `--generate`: tokens/s of
+on the same config and prints each IAPO step time as a ratio to GRPO's; `--methods` does the same
+for any single-stage methods, each with its own rewards and hooks. `--generate`: tokens/s of
 the transformers generate path on a fixed batch (greedy, exactly --new-tokens tokens per row), on
 CPU and, when available, on CUDA; CPU figures depend on torch threads and on what else runs (two
 busy processes with 2 threads each on 2 cores run ~20x slower than 1 thread each). `--build-tiny`:
@@ -46,10 +48,11 @@ BENCH_QUESTIONS = (
 )
 
 
-def _timed_training(run, data, path, hooks_for=None):
-    """A short GRPO run with the correctness reward (hooks optional): (seconds of each step as TRL
-    logs them, `step_time`: generation, scoring and the backward passes of the step; trained model,
-    tokenizer). The first step includes warm-up."""
+def _timed_training(run, data, path, hooks_for=None, recipe=None):
+    """A short GRPO run with the correctness reward (hooks optional), or with a recipe's train rows,
+    rewards, hooks and aggregation: (seconds of each step as TRL logs them, `step_time`: generation,
+    scoring and the backward passes of the step; trained model, tokenizer). The first step includes
+    warm-up."""
     import torch
 
     from lenbench.models import load_model
@@ -60,8 +63,12 @@ def _timed_training(run, data, path, hooks_for=None):
     model, tokenizer = load_model(path, run.model.dtype)
     model = model.to("cuda" if torch.cuda.is_available() else "cpu")
     with tempfile.TemporaryDirectory() as scratch:
-        trainer = build_trainer(run, model, tokenizer, data.train, [correctness_reward_func(data.grader)],
-                                Path(scratch), hooks=hooks_for(tokenizer) if hooks_for else None)
+        if recipe is not None:
+            trainer = build_trainer(run, model, tokenizer, recipe.train_split(), recipe.reward_funcs(), Path(scratch),
+                                    hooks=recipe.hooks(tokenizer), aggregation=recipe.aggregation)
+        else:
+            trainer = build_trainer(run, model, tokenizer, data.train, [correctness_reward_func(data.grader)],
+                                    Path(scratch), hooks=hooks_for(tokenizer) if hooks_for else None)
         trainer.train()
     seconds = [entry["step_time"] for entry in trainer.state.log_history if "step_time" in entry]
     return seconds, trainer.model, tokenizer
@@ -89,6 +96,28 @@ def iapo_ratios(overrides: list[str], steps: int) -> tuple[list[float], dict[str
         seconds = _steady(_timed_training(run, data, path, lambda tok, m=run.method: IAPOHooks(m, tok))[0])
         iapo[estimator] = sum(seconds) / len(seconds)
     return reference, iapo
+
+
+def method_seconds(overrides: list[str], steps: int, methods: list[str]) -> dict[str, float]:
+    """Mean steady seconds per step of each method (its recipe's train rows, rewards, hooks and
+    aggregation; grpo first, the reference) on the same config. Single-stage methods only: lapo's two
+    stages and base (no training) are refused; thinkprune runs without its stage callback (its first
+    stage's limit is trainer.max_completion_length in the testbed defaults)."""
+    from lenbench.models import policy_path
+    from lenbench.registry import METHODS
+
+    names = ["grpo", *dict.fromkeys(m for m in methods if m != "grpo")]
+    for name in names:
+        if name not in METHODS or name in ("lapo", "base"):
+            allowed = ", ".join(m for m in METHODS if m not in ("lapo", "base"))
+            raise ConfigError(f"--methods: {name!r} cannot be timed; allowed: {allowed}")
+    base, loaded, path, seconds = [*overrides, f"trainer.max_steps={steps}"], {}, None, {}
+    for name in names:
+        job = preflight(compose_config([*base, f"method={name}"]), loaded=loaded)
+        path = path or policy_path(job.run)
+        steady = _steady(_timed_training(job.run, job.data, path, recipe=job.recipe)[0])
+        seconds[name] = sum(steady) / len(steady)
+    return seconds
 
 
 def timed_generate(model, tokenizer, encoded, tokens: int) -> float:
@@ -179,6 +208,12 @@ def _print_iapo(args) -> None:
         print(f"iapo {estimator}: {mean:.2f} s/step = {mean / grpo_mean:.2f}x grpo")
 
 
+def _print_methods(args) -> None:
+    seconds = method_seconds(args.overrides, args.steps, [m for m in args.methods.split(",") if m])
+    for name, mean in seconds.items():
+        print(f"{name}: {mean:.2f} s/step = {mean / seconds['grpo']:.2f}x grpo")
+
+
 def _print_generation(args) -> None:
     if args.threads:
         import torch
@@ -215,6 +250,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=6, help="GRPO steps to time (default 6)")
     parser.add_argument("--eval-problems", type=int, default=100, help="eval problems to generate for (default 100)")
     parser.add_argument("--iapo", action="store_true", help="time IAPO (each estimator) against GRPO instead")
+    parser.add_argument("--methods", help="time these methods (comma-separated) against GRPO instead, e.g. "
+                        "grpo,kimi,gfpo: steady seconds per step and the ratio to GRPO's")
     parser.add_argument("overrides", nargs="*", help="Hydra overrides, as for lenbench.run")
     generation = parser.add_argument_group("generation tokens/s of a model directory")
     generation.add_argument("--generate", type=Path, metavar="DIR", help="time generation of the model in DIR instead")
@@ -236,7 +273,7 @@ def main(argv: list[str] | None = None) -> int:
     tiny.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     command = (_print_tiny_build if args.build_tiny else _print_generation if args.generate
-               else _print_iapo if args.iapo else _print_grpo_and_eval)
+               else _print_iapo if args.iapo else _print_methods if args.methods else _print_grpo_and_eval)
     try:
         command(args)
     except ConfigError as error:

@@ -24,9 +24,17 @@ from typing import Any
 from hydra.core.config_store import ConfigStore
 
 from lenbench.methods.baselines import BaseMethodConfig, GRPOMethodConfig, MethodConfig
+from lenbench.methods.dapo_overlong import DAPOOverlongMethodConfig
+from lenbench.methods.dler import DLERMethodConfig
+from lenbench.methods.efficient import EfficientMethodConfig
+from lenbench.methods.gfpo import GFPOMethodConfig
 from lenbench.methods.iapo import IAPOMethodConfig
+from lenbench.methods.kimi import KimiMethodConfig
+from lenbench.methods.l1 import L1MethodConfig
 from lenbench.methods.lapo import LAPOMethodConfig
 from lenbench.methods.lead import LEADMethodConfig
+from lenbench.methods.shorterbetter import ShorterBetterMethodConfig
+from lenbench.methods.thinkprune import ThinkPruneMethodConfig
 
 DEFAULT_RECIPE = "lenbench.train.recipes:GRPORecipe"
 
@@ -96,3 +104,18 @@ register_method("lead", MethodSpec(LEADMethodConfig, recipe="lenbench.train.lead
                                    rewards="lenbench.train.lead:lead_rewards"))
 register_method("iapo", MethodSpec(IAPOMethodConfig, recipe="lenbench.train.iapo:IAPORecipe",
                                    rewards="lenbench.train.rewards:correctness_only"))
+register_method("kimi", MethodSpec(KimiMethodConfig, rewards="lenbench.train.kimi:kimi_rewards"))
+register_method("dapo_overlong", MethodSpec(DAPOOverlongMethodConfig,
+                                            recipe="lenbench.train.dapo_overlong:DAPOOverlongRecipe",
+                                            rewards="lenbench.train.dapo_overlong:overlong_rewards"))
+register_method("shorterbetter", MethodSpec(ShorterBetterMethodConfig,
+                                            rewards="lenbench.train.shorterbetter:shorterbetter_rewards"))
+register_method("efficient", MethodSpec(EfficientMethodConfig, rewards="lenbench.train.efficient:efficient_rewards"))
+register_method("thinkprune", MethodSpec(ThinkPruneMethodConfig, recipe="lenbench.train.thinkprune:ThinkPruneRecipe",
+                                         rewards="lenbench.train.thinkprune:thinkprune_rewards"))
+register_method("l1", MethodSpec(L1MethodConfig, recipe="lenbench.train.l1:L1Recipe",
+                                 rewards="lenbench.train.l1:l1_rewards"))
+register_method("gfpo", MethodSpec(GFPOMethodConfig, recipe="lenbench.train.gfpo:GFPORecipe",
+                                   rewards="lenbench.train.rewards:correctness_only"))
+register_method("dler", MethodSpec(DLERMethodConfig, recipe="lenbench.train.dler:DLERRecipe",
+                                   rewards="lenbench.train.dler:dler_rewards"))

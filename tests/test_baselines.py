@@ -139,34 +139,19 @@ def test_kimi_empty_group_and_warmup():
 # --- dapo_overlong ------------------------------------------------------------------------------
 
 
-def test_dapo_overlong_penalty_is_trls():
-    from trl.rewards import get_soft_overlong_punishment
-
-    assert dapo_overlong.get_soft_overlong_punishment is get_soft_overlong_punishment
-
-
-def test_dapo_overlong_penalty_intervals():
-    # L_max = 100, L_c = 20: 0 up to 80; (80 - L) / 20 in (80, 100]; -1 beyond
-    # 50 -> 0, 80 -> 0, 90 -> -10/20 = -0.5, 100 -> -20/20 = -1, 101 -> -1
-    assert dapo_overlong.overlong_penalties([50, 80, 90, 100, 101], 100, 20) == [0.0, 0.0, -0.5, -1.0, -1.0]
-    # testbed: L_max 160, L_c 40: 130 -> (120 - 130) / 40 = -0.25
-    assert dapo_overlong.overlong_penalties([130], 160, 40) == [-0.25]
-    # L_c = 0: no soft interval, 100 -> 0, 101 -> -1
-    assert dapo_overlong.overlong_penalties([100, 101], 100, 0) == [0.0, -1.0]
-    assert dapo_overlong.overlong_penalties([], 100, 20) == []
-
-
 def test_dapo_overlong_hits_right_and_wrong_alike():
-    # c + w * r_len, w = 1: 1 + 0, 0 + 0, 1 - 0.5, 0 - 0.5
-    got = dapo_overlong.rewards([50, 50, 90, 90], [True, False, True, False], max_length=100, cache=20)
-    assert got == [1.0, 0.0, 0.5, -0.5]
-    # w = 0.5 on a truncated correct rollout (L = L_max): 1 + 0.5 * -1 = 0.5
-    assert dapo_overlong.rewards([100], [True], max_length=100, cache=20, weight=0.5) == [0.5]
+    # c + w * r_len, w = 1, r_len given (TRL computes it: test_baseline_rewards.py)
+    # 1 + 0, 0 + 0, 1 - 0.5, 0 - 0.5
+    assert dapo_overlong.rewards([True, False, True, False], [0.0, 0.0, -0.5, -0.5]) == [1.0, 0.0, 0.5, -0.5]
+    # w = 0.5 on a truncated correct rollout (r_len = -1): 1 + 0.5 * -1 = 0.5
+    assert dapo_overlong.rewards([True], [-1.0], weight=0.5) == [0.5]
 
 
 def test_dapo_overlong_cache_above_the_max_length_is_refused():
-    with pytest.raises(ValueError, match="cache"):
-        dapo_overlong.overlong_penalties([10], 100, 101)
+    dapo_overlong.DAPOOverlongMethodConfig(cache=100).check_max_length(100)
+    with pytest.raises(ConfigError, match="method.cache=101") as error:
+        dapo_overlong.DAPOOverlongMethodConfig(cache=101).check_max_length(100)
+    assert "\n" not in str(error.value)
 
 
 # --- shorterbetter ------------------------------------------------------------------------------

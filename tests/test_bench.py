@@ -32,3 +32,17 @@ def test_tiny_build_bad_input_is_one_line_and_writes_nothing(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert err.startswith("lenbench bench: --heads=3 must divide --hidden=64") and "\n" not in err
     assert not out.exists()
+
+
+def test_bench_methods_prints_a_ratio_per_method(capsys):
+    main(["--methods", "kimi,dler,l1", "--steps", "2", "+experiment=micro"])
+    out = capsys.readouterr().out
+    for name in ("grpo", "kimi", "dler", "l1"):
+        assert re.search(rf"^{name}: \d+\.\d+ s/step = \d+\.\d+x grpo$", out, re.M), out
+
+
+def test_bench_methods_refuses_a_two_stage_method(capsys):
+    assert main(["--methods", "grpo,lapo", "--steps", "2", "+experiment=micro"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("lenbench bench: --methods: 'lapo' cannot be timed; allowed: grpo")
+    assert "\n" not in err.strip()

@@ -1,9 +1,9 @@
-"""DAPO soft overlong punishment (arXiv 2503.14476, Eq. 13), computed by TRL's own implementation.
+"""DAPO soft overlong punishment (arXiv 2503.14476, Eq. 13): config and the combined reward.
 
 r_len = 0 for L <= L_max - L_c, ((L_max - L_c) - L) / L_c for L_max - L_c < L <= L_max, -1 beyond;
-right and wrong answers alike. The formula is not rewritten here: `overlong_penalties` is a thin
-adapter from our lengths to `trl.rewards.get_soft_overlong_punishment`, the one TRL import in
-methods/ (a pure function; importing it loads neither torch nor transformers).
+right and wrong answers alike. r_len itself is TRL's (`trl.rewards.get_soft_overlong_punishment`),
+called by the reward adapter lenbench.train.dapo_overlong; here only R = c + weight * r_len.
+Pure functions; no TRL, no I/O.
 """
 
 from __future__ import annotations
@@ -11,9 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from trl.rewards import get_soft_overlong_punishment
-
-from lenbench.errors import check_range
+from lenbench.errors import ConfigError, check_range
 from lenbench.methods.baselines import MethodConfig
 
 
@@ -36,21 +34,13 @@ class DAPOOverlongMethodConfig(MethodConfig):
         check_range("method.cache", self.cache, low=0)
         check_range("method.weight", self.weight, low=0.0)
 
-
-def overlong_penalties(lengths: Sequence[int], max_length: int, cache: int) -> list[float]:
-    """r_len per rollout from TRL's soft overlong punishment, given completion lengths in tokens.
-
-    TRL's reward reads only len() of each completion's ids, so each length is passed as a range
-    of that length (nothing is allocated). cache = 0: no soft interval (0 up to L_max, -1 beyond).
-    """
-    if not 0 <= cache <= max_length:
-        raise ValueError(f"the overlong cache must be in [0, max_length={max_length}], got {cache}")
-    return get_soft_overlong_punishment(max_length, cache)([range(n) for n in lengths])
+    def check_max_length(self, max_length: int) -> None:
+        """ConfigError unless L_c fits under L_max (trainer.max_completion_length)."""
+        if self.cache > max_length:
+            raise ConfigError(f"method.cache={self.cache} exceeds trainer.max_completion_length={max_length}; "
+                              f"allowed: 0..{max_length}")
 
 
-def rewards(
-    lengths: Sequence[int], correct: Sequence[bool], *, max_length: int, cache: int, weight: float = 1.0
-) -> list[float]:
-    """R = c + weight * r_len per rollout (r_len does not look at correctness)."""
-    penalties = overlong_penalties(lengths, max_length, cache)
+def rewards(correct: Sequence[bool], penalties: Sequence[float], *, weight: float = 1.0) -> list[float]:
+    """R = c + weight * r_len per rollout (r_len, from TRL, does not look at correctness)."""
     return [float(c) + weight * p for c, p in zip(correct, penalties, strict=True)]

@@ -54,13 +54,17 @@ class GRPORecipe:
         """The engine hooks of this method (None: plain GRPO)."""
         return None
 
+    def train_split(self):
+        """The rows the policy trains on (the run's train split; L1 asks each visit for its budget)."""
+        return self.data.train
+
     def train(self, model, tokenizer, out_dir: Path):
         """Train the policy; returns the trained model."""
         from lenbench.tracking import MlflowStepLogger
         from lenbench.train.grpo import build_trainer
 
         trainer = build_trainer(
-            self.run, model, tokenizer, self.data.train, self.reward_funcs(), out_dir / "trainer",
+            self.run, model, tokenizer, self.train_split(), self.reward_funcs(), out_dir / "trainer",
             callbacks=[MlflowStepLogger()], hooks=self.hooks(tokenizer), aggregation=self.aggregation,
         )
         trainer.train(resume_from_checkpoint=str(self.checkpoint) if self.checkpoint else None)
