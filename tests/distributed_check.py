@@ -34,6 +34,8 @@ CASES = {
     "iapo": ("method=iapo",),
     "lapo_prompt": ("method=lapo", "method.plan_mode=prompt"),
     "lapo_self": ("method=lapo", "method.plan_mode=self"),
+    "gfpo": ("method=gfpo", "method.keep=1"),  # keep the shorter of each micro group of 2
+    "dler": ("method=dler", "method.dynamic_sampling=false"),  # batch whitening over every process's tokens
 }
 GENERATIONS_PER_TRAINER = 2  # 4 steps x 2 micro-batches / (2 micro-batches per generation x 2 iterations)
 
@@ -120,11 +122,12 @@ def patched(trainers: list, replay: list | None):
     import lenbench.train.lapo as lapo
     import lenbench.train.lead as lead
     import lenbench.train.rewards as rewards
+    import lenbench.train.rollouts as rollouts
 
-    saved = [(module, "grade_all", module.grade_all) for module in (lapo, lead, rewards)]
+    saved = [(module, "grade_all", module.grade_all) for module in (lapo, lead, rewards, rollouts)]
     saved.append((grpo, "LenbenchGRPOTrainer", grpo.LenbenchGRPOTrainer))
     try:
-        for module in (lapo, lead, rewards):
+        for module in (lapo, lead, rewards, rollouts):
             module.grade_all = fake_grade
         grpo.LenbenchGRPOTrainer = recording_trainer(grpo.LenbenchGRPOTrainer, trainers, replay)
         yield
