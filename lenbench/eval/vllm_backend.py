@@ -1,4 +1,4 @@
-"""Evaluation generation on vLLM (`eval.backend=vllm`; GPU machines with the `gpu` extra only).
+"""Evaluation generation on vLLM (`eval.backend=vllm`): vLLM's wheel on GPUs, its CPU build on CPU.
 
 `vllm_backend` opens a vllm.LLM on the policy (the model directory, or the in-memory policy saved
 to a scratch directory first) for the duration of a block. Its `generate` draws n samples per
@@ -7,12 +7,13 @@ special tokens added) and passed as token ids, as the transformers backend does;
 decoded by that tokenizer too. vLLM keeps the EOS (or stop) token in `token_ids`, and a
 completion cut by the length limit counts as `max_new_tokens` (lenbench.eval.backend).
 
-vllm is imported only here, lazily; without it the error names eval.backend and the extra.
+vllm is imported only here, lazily (pre-flight checks the build: lenbench.vllm_runtime). On CPU the
+engine runs in this process, eagerly by default, with a KV cache of eval.vllm_cpu_kv_cache_gib; the
+engine is released (lenbench.vllm_runtime.release_engine) when the block ends.
 """
 
 from __future__ import annotations
 
-import gc
 import logging
 import tempfile
 from collections.abc import Iterator
@@ -23,7 +24,7 @@ import torch
 
 from lenbench.config import EvalConfig
 from lenbench.eval.backend import Completion, Sampling
-from lenbench.models import require_vllm
+from lenbench.vllm_runtime import check_vllm, eager, engine_on_cpu, log_memory, prepare_engine, release_engine
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +74,8 @@ def vllm_backend(
     base model); None saves `model` and `tokenizer` to a scratch directory. The policy is moved to
     CPU while vLLM holds the GPU, and back afterwards.
     """
-    require_vllm("eval.backend=vllm")
+    check_vllm("eval.backend=vllm")
+    prepare_engine(cfg)
     import vllm
 
     device = next(model.parameters()).device
@@ -83,7 +85,9 @@ def vllm_backend(
             model.save_pretrained(model_dir)
             tokenizer.save_pretrained(model_dir)
         model.to("cpu")
-        torch.cuda.empty_cache()
+        if not engine_on_cpu():
+            torch.cuda.empty_cache()
+        log_memory("evaluation engine start")
         backend = VLLMBackend(
             vllm.LLM(
                 model=str(model_dir),
@@ -94,13 +98,13 @@ def vllm_backend(
                 tensor_parallel_size=cfg.vllm_tensor_parallel_size,
                 max_model_len=cfg.vllm_max_model_length,
                 trust_remote_code=trust_remote_code,
+                enforce_eager=eager(cfg.vllm_enforce_eager),
             ),
             tokenizer,
         )
         try:
             yield backend
         finally:
-            backend.llm = None  # releases the engine before the GPU cache is emptied
-            gc.collect()
-            torch.cuda.empty_cache()
+            release_engine(backend)
+            log_memory("evaluation engine released")
             model.to(device)

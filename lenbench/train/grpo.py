@@ -61,8 +61,28 @@ class LenbenchGRPOTrainer(GRPOTrainer):
     """GRPOTrainer with method hooks around reward calculation and advantage computation."""
 
     def __init__(self, *args, hooks: MethodHooks | None = None, **kwargs):
+        from lenbench.train.vllm_rollouts import adapt_colocated_engine
+
         self.hooks = hooks
         super().__init__(*args, **kwargs)
+        adapt_colocated_engine(self)
+
+    def train(self, *args, **kwargs):
+        """TRL's train; then the colocated vLLM engine (trainer.use_vllm) is released, so the next stage's
+        or the evaluation's engine never starts beside it."""
+        try:
+            return super().train(*args, **kwargs)
+        finally:
+            self.release_rollout_engine()
+
+    def release_rollout_engine(self) -> None:
+        """Free the colocated vLLM engine of the rollouts, if any (lenbench.vllm_runtime.release_engine)."""
+        generation = getattr(self, "vllm_generation", None)
+        if generation is not None and getattr(generation, "llm", None) is not None:
+            from lenbench.vllm_runtime import log_memory, release_engine
+
+            release_engine(generation)
+            log_memory("rollout engine released")
 
     def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):
         rewards = super()._calculate_rewards(inputs, prompts, completions, completion_ids_list)
@@ -256,6 +276,11 @@ def build_trainer(
 ):
     """A GRPO trainer for one training stage of a run (max_steps defaults to trainer.max_steps)."""
     trainer_cfg = run.trainer if max_steps is None else replace(run.trainer, max_steps=max_steps)
+    if trainer_cfg.use_vllm and trainer_cfg.vllm_mode == "colocate":
+        from lenbench.vllm_runtime import log_memory, prepare_engine
+
+        prepare_engine(trainer_cfg)
+        log_memory("rollout engine start")
     return LenbenchGRPOTrainer(
         model=model,
         reward_funcs=list(reward_funcs),

@@ -3,9 +3,9 @@
 How the limit reaches generation: `StageLimit`, a trainer callback, sets the trainer's generation cap
 (TRL's `generation_config.max_new_tokens`, and `generation_kwargs`, which TRL applies to the model
 while it generates) to the limit of the step about to run, at the start of every step; a resumed run
-gets its stage's limit from the checkpoint's global step. That is TRL's transformers generation path;
-its vLLM path fixes the cap when the trainer is built, so there rollouts run to
-trainer.max_completion_length and the reward alone enforces the limit. The reward scores every
+gets its stage's limit from the checkpoint's global step. On TRL's vLLM path (trainer.use_vllm) the
+callback sets the cap TRL builds vLLM's SamplingParams from at each generation
+(`vllm_generation.max_completion_length`), so vLLM rollouts stop at the limit too. The reward scores every
 rollout against the limit of the step it was generated at: one cut at the limit (or longer than it)
 earns 0 (`truncated: zero`), or its cut text is graded (`grade`). A limit above
 trainer.max_completion_length is that length. The maths is lenbench.methods.thinkprune.
@@ -53,11 +53,13 @@ class StageLimit(TrainerCallback):
         """The trainer whose cap is set (given after it is built)."""
 
     def on_step_begin(self, args, state, control, **kwargs):
-        config = getattr(self.trainer, "generation_config", None)
-        if config is None:  # TRL's vLLM path: the cap stays max_completion_length
-            return
         limit = limit_in_force(self.method, state.global_step, self.max_length)
-        config.max_new_tokens = limit
+        vllm_generation = getattr(self.trainer, "vllm_generation", None)
+        if vllm_generation is not None:  # TRL's vLLM path: SamplingParams(max_tokens=...) of each generation
+            vllm_generation.max_completion_length = limit
+        config = getattr(self.trainer, "generation_config", None)
+        if config is not None:  # TRL's transformers path
+            config.max_new_tokens = limit
         if getattr(self.trainer, "generation_kwargs", None) is not None:
             self.trainer.generation_kwargs["max_new_tokens"] = limit
 

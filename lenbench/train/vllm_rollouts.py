@@ -1,0 +1,31 @@
+"""TRL's colocated vLLM rollouts (trainer.use_vllm, vllm_mode=colocate) on vLLM's CPU build.
+
+TRL pushes the policy's weights into its engine one tensor at a time through the model's
+`load_weights`. vLLM's CPU build repacks each linear layer's weight for its GEMM kernels when the
+model loads and drops the original parameter, so such a load finds no parameter to write into.
+On CPU the push goes through vLLM's own `reload_weights` instead, with all of the policy's tensors
+at once: it restores each layer, loads the new weights and repacks them. TRL's engine runs at
+vLLM's automatic dtype (bfloat16 for a float32 policy); TRL's importance-sampling correction
+(on by default) accounts for the difference between the sampling and the trained policy.
+"""
+
+from __future__ import annotations
+
+import types
+
+
+def sync_weights_by_reload(generation) -> None:
+    """TRL VLLMGeneration.sync_weights for a colocated engine on CPU: every weight in one reload."""
+    runner = generation.llm.llm_engine.model_executor.driver_worker.model_runner
+    runner.reload_weights(weights_iterator=generation._iter_named_params())
+    generation.llm.reset_prefix_cache()
+
+
+def adapt_colocated_engine(trainer) -> None:
+    """Give a GRPO trainer's colocated engine the CPU weight push; nothing for GPU engines or server mode."""
+    from lenbench.vllm_runtime import engine_on_cpu
+
+    generation = getattr(trainer, "vllm_generation", None)
+    if generation is None or generation.mode != "colocate" or not engine_on_cpu():
+        return
+    generation.sync_weights = types.MethodType(sync_weights_by_reload, generation)
