@@ -13,7 +13,7 @@ from lenbench.errors import ConfigError
 pytestmark = pytest.mark.vllm
 on_cpu = pytest.mark.skipif(torch.cuda.is_available(), reason="checks what vLLM's CPU build cannot do")
 
-ENGINE_EVENTS = re.compile(r"vLLM (rollout|evaluation) engine (start|released): process memory ([0-9.]+) GiB")
+ENGINE_EVENTS = re.compile(r"vLLM (rollout|evaluation) engine (starting|up|released): process memory ([0-9.]+) GiB")
 
 
 def finished_run(store: str):
@@ -84,6 +84,53 @@ def test_greedy_completions_agree_across_backends():
         assert (a[0].tokens, a[0].truncated) == (b[0].tokens, b[0].truncated) or a[0].ids != b[0].ids
 
 
+@on_cpu
+def test_weights_pushed_into_a_cpu_engine_reach_every_layer_tied_head_included():
+    """What TRL's weight push does each step, on vLLM's CPU build (lenbench.train.vllm_rollouts): after
+    the policy changes, the engine decodes as the changed policy does. The shipped testbed model ties
+    its output head to its embeddings; the change permutes the embeddings' rows, so a stale head shows."""
+    from types import SimpleNamespace
+
+    from vllm import SamplingParams
+
+    from lenbench.config import EvalConfig
+    from lenbench.eval.vllm_backend import vllm_backend
+    from lenbench.models import load_policy, policy_path
+    from lenbench.train.vllm_rollouts import sync_weights_by_reload
+
+    run = load_run_config(compose_config(["method=base"]))
+    path = policy_path(run)
+    model, tokenizer = load_policy(run, path)
+    assert model.config.tie_word_embeddings
+    prompts = [tokenizer(p, add_special_tokens=False)["input_ids"] for p in
+               ["compute 7 + 5 - 3 * 2 <think>", "compute 4 * 3 + 9 <think>", "compute 12 - 5 + 6 - 2 * 1 <think>"]]
+
+    def greedy_hf():
+        return [model.generate(torch.tensor([p]), max_new_tokens=12, do_sample=False)[0, len(p):].tolist()
+                for p in prompts]
+
+    def cut(ids):  # up to and including EOS, as vLLM returns them
+        return ids[: ids.index(tokenizer.eos_token_id) + 1] if tokenizer.eos_token_id in ids else ids
+
+    with vllm_backend(model, tokenizer, EvalConfig(backend="vllm"), seed=0, model_dir=path) as backend:
+        params = SamplingParams(max_tokens=12, temperature=0.0)
+
+        def greedy_vllm():
+            outputs = backend.llm.generate([{"prompt_token_ids": p} for p in prompts], params, use_tqdm=False)
+            return [list(o.outputs[0].token_ids) for o in outputs]
+
+        before = greedy_vllm()
+        assert before == [cut(ids) for ids in greedy_hf()]
+        generator = torch.Generator().manual_seed(0)
+        with torch.no_grad():
+            weight = model.get_input_embeddings().weight
+            weight.copy_(weight[torch.randperm(weight.shape[0], generator=generator)])
+        changed = [cut(ids) for ids in greedy_hf()]
+        assert changed != before
+        sync_weights_by_reload(SimpleNamespace(llm=backend.llm, _iter_named_params=model.named_parameters))
+        assert greedy_vllm() == changed
+
+
 @pytest.mark.e2e
 def test_lapo_on_vllm_never_holds_two_engines(cli, tmp_path):
     """Both LAPO stages roll out on vLLM and the evaluation runs on vLLM: three engines, one at a time."""
@@ -92,8 +139,9 @@ def test_lapo_on_vllm_never_holds_two_engines(cli, tmp_path):
                f"tracking.uri={store}")
     assert done.returncode == 0, done.stderr[-3000:]
     events = [(kind, event) for kind, event, _ in ENGINE_EVENTS.findall(done.stdout + done.stderr)]
-    assert events == [("rollout", "start"), ("rollout", "released")] * 2 + [("evaluation", "start"),
-                                                                             ("evaluation", "released")]
+    one_at_a_time = [(kind, event) for kind in ("rollout", "rollout", "evaluation")
+                     for event in ("starting", "up", "released")]
+    assert events == one_at_a_time
     client, run = finished_run(store)
     assert run.info.status == "FINISHED"
     assert run.data.params["trainer.use_vllm"] == "True" and run.data.params["eval.backend"] == "vllm"

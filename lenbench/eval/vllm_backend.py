@@ -87,7 +87,7 @@ def vllm_backend(
         model.to("cpu")
         if not engine_on_cpu():
             torch.cuda.empty_cache()
-        log_memory("evaluation engine start")
+        log_memory("evaluation engine starting")
         backend = VLLMBackend(
             vllm.LLM(
                 model=str(model_dir),
@@ -102,6 +102,7 @@ def vllm_backend(
             ),
             tokenizer,
         )
+        log_memory("evaluation engine up")
         try:
             yield backend
         finally:

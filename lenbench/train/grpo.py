@@ -66,6 +66,10 @@ class LenbenchGRPOTrainer(GRPOTrainer):
         self.hooks = hooks
         super().__init__(*args, **kwargs)
         adapt_colocated_engine(self)
+        if getattr(getattr(self, "vllm_generation", None), "llm", None) is not None:
+            from lenbench.vllm_runtime import log_memory
+
+            log_memory("rollout engine up")
 
     def train(self, *args, **kwargs):
         """TRL's train; then the colocated vLLM engine (trainer.use_vllm) is released, so the next stage's
@@ -280,7 +284,7 @@ def build_trainer(
         from lenbench.vllm_runtime import log_memory, prepare_engine
 
         prepare_engine(trainer_cfg)
-        log_memory("rollout engine start")
+        log_memory("rollout engine starting")
     return LenbenchGRPOTrainer(
         model=model,
         reward_funcs=list(reward_funcs),
