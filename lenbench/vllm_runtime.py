@@ -125,10 +125,12 @@ def process_memory_gib() -> float:
     return psutil.Process().memory_info().rss / 2**30
 
 
-def log_memory(event: str) -> float:
-    """Log this process's resident memory at `event`; returns it in GiB."""
+def log_memory(event: str, engines: bool = False) -> float:
+    """Log this process's resident memory at `event` (and, with `engines`, how many vLLM engines are
+    alive); returns it in GiB."""
     rss = process_memory_gib()
-    log.info("vLLM %s: process memory %.2f GiB", event, rss)
+    alive = f", vLLM engines alive: {live_engines()}" if engines else ""
+    log.info("vLLM %s: process memory %.2f GiB%s", event, rss, alive)
     return rss
 
 
@@ -155,3 +157,29 @@ def release_engine(owner, attribute: str = "llm") -> None:
     gc.collect()
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
+    return_freed_memory()
+    alive = live_engines()
+    if alive:
+        log.warning("vLLM: %d engine(s) still referenced after release; their memory is not freed", alive)
+
+
+def live_engines() -> int:
+    """How many vllm.LLM objects are still alive in this process (0 after every release)."""
+    from vllm import LLM
+
+    return sum(1 for item in gc.get_objects() if isinstance(item, LLM))
+
+
+def return_freed_memory() -> None:
+    """Hand the heap that freed tensors leave behind back to the OS (glibc's malloc_trim), so the
+    resident memory logged after a release shows what is still held; nothing off glibc."""
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name) if name else None
+        if libc is not None and hasattr(libc, "malloc_trim"):
+            libc.malloc_trim(0)
+    except OSError:
+        pass

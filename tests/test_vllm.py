@@ -13,7 +13,8 @@ from lenbench.errors import ConfigError
 pytestmark = pytest.mark.vllm
 on_cpu = pytest.mark.skipif(torch.cuda.is_available(), reason="checks what vLLM's CPU build cannot do")
 
-ENGINE_EVENTS = re.compile(r"vLLM (rollout|evaluation) engine (starting|up|released): process memory ([0-9.]+) GiB")
+ENGINE_EVENTS = re.compile(r"vLLM (rollout|evaluation) engine (starting|up|released): process memory ([0-9.]+) GiB"
+                           r"(?:, vLLM engines alive: (\d+))?")
 
 
 def finished_run(store: str):
@@ -138,10 +139,12 @@ def test_lapo_on_vllm_never_holds_two_engines(cli, tmp_path):
     done = cli("+experiment=micro", "method=lapo", "trainer.use_vllm=true", "eval.backend=vllm",
                f"tracking.uri={store}")
     assert done.returncode == 0, done.stderr[-3000:]
-    events = [(kind, event) for kind, event, _ in ENGINE_EVENTS.findall(done.stdout + done.stderr)]
+    found = ENGINE_EVENTS.findall(done.stdout + done.stderr)
+    events = [(kind, event) for kind, event, _, _ in found]
     one_at_a_time = [(kind, event) for kind in ("rollout", "rollout", "evaluation")
                      for event in ("starting", "up", "released")]
     assert events == one_at_a_time
+    assert [alive for _, event, _, alive in found if event == "released"] == ["0", "0", "0"]
     client, run = finished_run(store)
     assert run.info.status == "FINISHED"
     assert run.data.params["trainer.use_vllm"] == "True" and run.data.params["eval.backend"] == "vllm"

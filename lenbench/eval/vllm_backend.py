@@ -107,5 +107,5 @@ def vllm_backend(
             yield backend
         finally:
             release_engine(backend)
-            log_memory("evaluation engine released")
+            log_memory("evaluation engine released", engines=True)
             model.to(device)

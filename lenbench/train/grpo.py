@@ -86,7 +86,7 @@ class LenbenchGRPOTrainer(GRPOTrainer):
             from lenbench.vllm_runtime import log_memory, release_engine
 
             release_engine(generation)
-            log_memory("rollout engine released")
+            log_memory("rollout engine released", engines=True)
 
     def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):
         rewards = super()._calculate_rewards(inputs, prompts, completions, completion_ids_list)
