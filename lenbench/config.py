@@ -391,6 +391,13 @@ class TrainerConfig:
     """Save a checkpoint every this many steps; 0 = no checkpoints. A checkpoint holds the weights,
     optimizer, scheduler, RNG states, the step, and the method's state (LEAD's EMA; LAPO's stage and
     length table)."""
+    save_total_limit: Optional[int] = 2
+    """Keep at most this many checkpoints (transformers' save_total_limit: older ones are deleted as new
+    ones are saved); None keeps all. 2 keeps one to fall back on when the newest is incomplete."""
+    save_model: bool = True
+    """Save the trained policy (weights + tokenizer) into `<job output dir>/model` at the end of training,
+    loadable with `model=local model.path=<that dir>` and by vLLM, and record it as the MLflow run's model
+    (tracking.model_copy_max_mb says whether its files are copied into the store)."""
     resume: Optional[str] = None
     """Resume training from a checkpoint: null (start fresh), `auto` (the latest complete checkpoint in
     this job's output directory; rerun with `hydra.run.dir=<the interrupted job's directory>`, Hydra's
@@ -462,6 +469,8 @@ class TrainerConfig:
         check_range("trainer.weight_decay", self.weight_decay, low=0.0)
         check_range("trainer.logging_steps", self.logging_steps, low=1)
         check_range("trainer.save_steps", self.save_steps, low=0)
+        if self.save_total_limit is not None:
+            check_range("trainer.save_total_limit", self.save_total_limit, low=1)
         if self.resume is not None and not self.resume.strip():
             raise ConfigError("trainer.resume is empty; allowed: null, auto, or a checkpoint-<step> folder")
         if self.torch_threads is not None:
@@ -538,6 +547,9 @@ class TrackingConfig:
     """Run name; None = method, key knobs and seed."""
     tags: dict[str, str] = field(default_factory=dict)
     """Extra MLflow tags of the run (`+tracking.tags.team=nlp`); sweepers add theirs here."""
+    model_copy_max_mb: float = 200.0
+    """The trained policy (trainer.save_model) is copied into the MLflow store when its files take at most
+    this many MB (the testbed's: ~3 MB), else recorded by reference to its directory (a multi-GB model)."""
     heartbeat_seconds: float = 30.0
     """How often a running job refreshes its run's `heartbeat` tag (lenbench.runs)."""
     stale_after_seconds: float = 600.0
@@ -549,6 +561,7 @@ class TrackingConfig:
             raise ConfigError("tracking.uri must be set (e.g. sqlite:///mlflow.db)")
         if not self.experiment:
             raise ConfigError("tracking.experiment must be a non-empty name")
+        check_range("tracking.model_copy_max_mb", self.model_copy_max_mb, low=0.0)
         check_range("tracking.heartbeat_seconds", self.heartbeat_seconds, low=0.1)
         check_range("tracking.stale_after_seconds", self.stale_after_seconds, low=2 * self.heartbeat_seconds)
 

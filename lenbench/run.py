@@ -75,6 +75,19 @@ def sweep_tags(overrides: list[str]) -> dict[str, str]:
     return {"sweep": name, "grid_point": " ".join(sorted(point))}
 
 
+def keep_policy(model, tokenizer, folder: Path, run: RunConfig) -> Path:
+    """Save the trained policy into `folder` (a local model directory: model=local model.path=..., vLLM),
+    record it as the MLflow run's model, and return the folder (vLLM's evaluation loads it from there)."""
+    from lenbench.tracking import log_policy, set_tag
+
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    model_id = log_policy(folder, step=0, copy_max_mb=run.tracking.model_copy_max_mb)
+    set_tag("policy_dir", str(folder.resolve()))
+    log.info("trained policy saved to %s (MLflow model %s)", folder, model_id)
+    return folder
+
+
 def run_job(cfg: DictConfig) -> tuple[float, float]:
     """One job end to end; every config error is raised by preflight, before any model is built."""
     from lenbench.models import load_policy, policy_path
@@ -118,12 +131,13 @@ def run_job(cfg: DictConfig) -> tuple[float, float]:
         if active is None:  # another process of a multi-GPU launch: rank 0 evaluates and records
             return float("nan"), float("nan")
         set_tag("base_model", str(path))
+        saved = keep_policy(model, tokenizer, out_dir / "model", run) if trains and run.trainer.save_model else None
         if data.skipped:
             log_metrics({"data/skipped_rows": data.skipped})
         prompts = recipe.eval_data()
         result = evaluate(
             model, tokenizer, prompts, data.grader, run.eval, run.eval_max_new_tokens, run.seed,
-            model_dir=None if trains else path, trust_remote_code=run.model.trust_remote_code,
+            model_dir=saved or (None if trains else path), trust_remote_code=run.model.trust_remote_code,
         )
         log_eval(result)
         extra = recipe.eval_metrics(result)

@@ -32,7 +32,8 @@ from lenbench.train.lapo import LAPOState, train_lapo
 pytestmark = pytest.mark.e2e
 
 SHIPPED = ("+experiment=micro", "model=arith", "dataset=arith", "dataset.train_size=4",
-           "trainer.num_generations=4", "trainer.max_completion_length=96", "trainer.save_steps=1")
+           "trainer.num_generations=4", "trainer.max_completion_length=96", "trainer.save_steps=1",
+           "trainer.save_total_limit=null")  # these tests resume from every checkpoint of one run
 
 
 def steps_per_epoch(run) -> int:
@@ -102,7 +103,8 @@ def test_lapo_stage1_resume_restores_the_partial_table(compose, tmp_path):
 
 
 def test_resolve_resume_finds_complete_checkpoints_and_rejects_the_rest(compose, tmp_path):
-    run = load_run_config(compose("+experiment=micro", "trainer.save_steps=1", "trainer.max_steps=3"))
+    run = load_run_config(compose("+experiment=micro", "trainer.save_steps=1", "trainer.max_steps=3",
+                                  "trainer.save_total_limit=null"))
     trainer, _ = _trainer(run, tmp_path / "trainer")
     trainer.train()
     folders = [tmp_path / "nothing", tmp_path / "trainer"]

@@ -19,6 +19,7 @@ from lenbench.tracking.job import (
     log_artifact,
     log_eval,
     log_metrics,
+    log_policy,
     log_table,
     set_tag,
     tracked_run,
@@ -51,6 +52,6 @@ __all__ = [
     "KIND_TAG", "TRAINING_KIND", "DataInput", "RunningRun", "Terminated", *_STEPS, "check_experiment",
     "check_server", "check_store", "death_reason", "download_artifact", "end_dead_runs", "flatten",
     "has_experiment", "heartbeat", "is_main_process", "liveness_tags", "local_store_dir", "log_artifact",
-    "log_eval", "log_folder_run", "log_inputs", "log_metrics", "log_table", "metric_history", "run_table",
+    "log_eval", "log_folder_run", "log_inputs", "log_metrics", "log_policy", "log_table", "metric_history", "run_table",
     "running_runs", "set_tag", "store_errors", "task_inputs", "tracked_run", "use_experiment",
 ]

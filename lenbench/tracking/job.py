@@ -136,3 +136,26 @@ def log_artifact(path: str | Path, folder: str | None = None) -> None:
     processes of a multi-GPU launch)."""
     if mlflow.active_run():
         mlflow.log_artifact(str(path), artifact_path=folder)
+
+
+def log_policy(path: Path, step: int, copy_max_mb: float, name: str = "policy") -> str:
+    """Record the trained policy saved at `path` as the active run's model (an MLflow LoggedModel, the
+    run's output: the UI's Models column): its files copied into the store when they take at most
+    `copy_max_mb` MB, else recorded by reference (tag `lenbench.path`; a multi-GB policy stays where
+    the job saved it). Returns the model id."""
+    from mlflow.entities import LoggedModelOutput, LoggedModelStatus
+
+    run_id = mlflow.active_run().info.run_id
+    size = sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+    copied = size <= copy_max_mb * 2**20
+    tags = {"lenbench.path": str(path.resolve()), "lenbench.bytes": str(size),
+            "lenbench.stored": "copied" if copied else "by reference"}
+    client = mlflow.MlflowClient()
+    if copied:
+        model = mlflow.initialize_logged_model(name=name, source_run_id=run_id, tags=tags, model_type="transformers")
+        client.log_model_artifacts(model.model_id, str(path))
+        client.finalize_logged_model(model.model_id, LoggedModelStatus.READY)
+    else:
+        model = mlflow.create_external_model(name=name, source_run_id=run_id, tags=tags, model_type="transformers")
+    client.log_outputs(run_id, [LoggedModelOutput(model.model_id, step)])
+    return model.model_id

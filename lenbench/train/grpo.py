@@ -181,6 +181,7 @@ def grpo_kwargs(
         gradient_checkpointing=cfg.gradient_checkpointing,
         logging_steps=cfg.logging_steps,
         save_strategy="steps" if cfg.save_steps else "no",
+        save_total_limit=cfg.save_total_limit,
         report_to="none",
         seed=seed,
         data_seed=seed,

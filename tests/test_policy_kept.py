@@ -1,0 +1,54 @@
+"""The trained policy outlives its run: saved as a local model, recorded as the MLflow run's model,
+evaluated again from disk to the same figures; and checkpoints are pruned to trainer.save_total_limit."""
+
+import mlflow
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+
+def runs_by_method(store: str) -> dict:
+    client = mlflow.MlflowClient(store)
+    runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
+    return {run.data.tags["method"]: run for run in runs}
+
+
+def test_a_trained_policy_is_saved_recorded_and_evaluates_to_the_same_metrics(cli, tmp_path):
+    store, job = f"sqlite:///{tmp_path}/mlflow.db", tmp_path / "job"
+    done = cli("+experiment=micro", "method=grpo", "trainer.max_steps=3", "trainer.save_steps=1",
+               "trainer.save_total_limit=2", f"hydra.run.dir={job}", f"tracking.uri={store}")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert sorted(p.name for p in (job / "trainer").glob("checkpoint-*")) == ["checkpoint-2", "checkpoint-3"]
+    saved = job / "model"
+    assert (saved / "config.json").is_file() and (saved / "model.safetensors").is_file()
+    assert (saved / "tokenizer.json").is_file()
+
+    trained = runs_by_method(store)["grpo"]
+    client = mlflow.MlflowClient(store)
+    (output,) = client.get_run(trained.info.run_id).outputs.model_outputs
+    logged = client.get_logged_model(output.model_id)
+    assert logged.source_run_id == trained.info.run_id and logged.tags["lenbench.stored"] == "copied"
+    assert {"config.json", "model.safetensors"} <= {f.path for f in client.list_logged_model_artifacts(logged.model_id)}
+    assert trained.data.tags["policy_dir"] == str(saved.resolve())
+
+    again = cli("+experiment=micro", "method=base", "model.source=path", f"model.path={saved}",
+                f"hydra.run.dir={tmp_path / 'again'}", f"tracking.uri={store}")
+    assert again.returncode == 0, again.stderr[-3000:]
+    reloaded = runs_by_method(store)["base"]
+    for metric in ("eval/accuracy", "eval/tokens_mean", "eval/greedy_tokens_mean"):
+        assert reloaded.data.metrics[metric] == trained.data.metrics[metric], metric
+
+
+def test_a_policy_above_the_copy_limit_is_recorded_by_reference(cli, tmp_path):
+    store, job = f"sqlite:///{tmp_path}/mlflow.db", tmp_path / "job"
+    done = cli("+experiment=micro", "method=grpo", "tracking.model_copy_max_mb=0", f"hydra.run.dir={job}",
+               f"tracking.uri={store}")
+    assert done.returncode == 0, done.stderr[-3000:]
+    run = runs_by_method(store)["grpo"]
+    client = mlflow.MlflowClient(store)
+    (output,) = client.get_run(run.info.run_id).outputs.model_outputs
+    logged = client.get_logged_model(output.model_id)
+    assert logged.tags["lenbench.stored"] == "by reference"
+    assert logged.tags["lenbench.path"] == str((job / "model").resolve())
+    stored = {f.path for f in client.list_logged_model_artifacts(logged.model_id)}
+    assert "model.safetensors" not in stored and "config.json" not in stored  # MLflow's own MLmodel stub only
