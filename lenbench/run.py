@@ -164,8 +164,14 @@ def main(cfg: DictConfig) -> tuple[float, float]:
 def cli() -> None:
     """`python -m lenbench.run`: Hydra's main, with an error of composing the config (a value of the wrong
     type, an unknown key) as one line. Hydra prints those as several lines of its own; it hands them on
-    with HYDRA_FULL_ERROR=1, which a user who sets it gets as Hydra's full trace instead."""
-    from hydra.errors import ConfigCompositionException, MissingConfigException, OverrideParseException
+    with HYDRA_FULL_ERROR=1, which a user who sets it gets as Hydra's full trace instead. A sweep that
+    cannot start (its sweeper's pre-launch checks refuse a job) is its message alone, no trace."""
+    from hydra.errors import (
+        CompactHydraException,
+        ConfigCompositionException,
+        MissingConfigException,
+        OverrideParseException,
+    )
     from omegaconf.errors import OmegaConfBaseException
 
     from lenbench.config import composition_error
@@ -179,6 +185,10 @@ def cli() -> None:
         if asked_full:
             raise
         raise SystemExit(f"lenbench: config error: {composition_error(error)}") from None
+    except CompactHydraException as error:  # lenbench's sweepers: SweepError, already worded for the user
+        if asked_full:
+            raise
+        raise SystemExit(str(error)) from None
 
 
 if __name__ == "__main__":

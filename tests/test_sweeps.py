@@ -70,6 +70,8 @@ def test_an_invalid_grid_value_fails_before_any_job(cli, tmp_path):
     assert result.returncode != 0
     assert "1 of 2 jobs have an invalid config; no job was launched" in result.stderr
     assert "method.w_min=7.0 is out of range" in result.stderr
+    assert "Traceback" not in result.stderr and "SweepError" not in result.stderr  # the message alone
+    assert result.stderr.strip().splitlines()[-2].startswith("lenbench: 1 of 2 jobs")
     assert not (tmp_path / "mlflow.db").exists() and not (tmp_path / "multirun").exists()
 
 
