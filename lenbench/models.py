@@ -126,10 +126,9 @@ def check_runtime(run: RunConfig) -> None:
                               "GPUs); use model.device=auto or cuda, or trainer.bf16=false")
     vllm_settings = [s for s, on in (("trainer.use_vllm=true", trains and run.trainer.use_vllm),
                                      ("eval.backend=vllm", run.eval.backend == "vllm")) if on]
-    for setting in vllm_settings:
-        check_vllm(setting)
     if not vllm_settings:
         return
+    check_vllm(vllm_settings[0])  # one build serves both: the first setting that asks for it is named
     check_head_size(vllm_settings[0], policy_head_size(run))
     if run.model.device == "cpu" and not engine_on_cpu():
         raise ConfigError(f"model.device=cpu with {vllm_settings[0]}: this machine has a CUDA GPU, where vLLM's "

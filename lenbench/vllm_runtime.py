@@ -125,25 +125,26 @@ def process_memory_gib() -> float:
     return psutil.Process().memory_info().rss / 2**30
 
 
-def log_memory(event: str, engines: bool = False) -> float:
-    """Log this process's resident memory at `event` (and, with `engines`, how many vLLM engines are
-    alive); returns it in GiB."""
+def log_memory(event: str, alive: int | None = None) -> float:
+    """Log this process's resident memory at `event` (and `alive`, the vLLM engines still alive, when
+    given: release_engine counts them); returns it in GiB."""
     rss = process_memory_gib()
-    alive = f", vLLM engines alive: {live_engines()}" if engines else ""
-    log.info("vLLM %s: process memory %.2f GiB%s", event, rss, alive)
+    engines = f", vLLM engines alive: {alive}" if alive is not None else ""
+    log.info("vLLM %s: process memory %.2f GiB%s", event, rss, engines)
     return rss
 
 
-def release_engine(owner, attribute: str = "llm") -> None:
+def release_engine(owner, attribute: str = "llm") -> int | None:
     """Shut down the vllm.LLM at `owner.<attribute>` and free what it holds (its KV cache, its copy of
     the weights, vLLM's model-parallel groups), so that the next engine starts in a process that holds
-    none; the attribute is set to None first, so no reference outlives the release.
+    none; the attribute is set to None first, so no reference outlives the release. Returns how many
+    vLLM engines are still alive afterwards (0), None when there was no engine to release.
 
     vLLM's world group and torch's default process group are destroyed only when this process is
     alone in it: a multi-process training run keeps the group accelerate set up."""
     llm = getattr(owner, attribute, None)
     if llm is None:
-        return
+        return None
     setattr(owner, attribute, None)
     from vllm.distributed.parallel_state import destroy_distributed_environment, destroy_model_parallel
 
@@ -161,6 +162,7 @@ def release_engine(owner, attribute: str = "llm") -> None:
     alive = live_engines()
     if alive:
         log.warning("vLLM: %d engine(s) still referenced after release; their memory is not freed", alive)
+    return alive
 
 
 def live_engines() -> int:

@@ -24,7 +24,7 @@ import torch
 
 from lenbench.config import EvalConfig
 from lenbench.eval.backend import Completion, Sampling
-from lenbench.vllm_runtime import check_vllm, eager, engine_on_cpu, log_memory, prepare_engine, release_engine
+from lenbench.vllm_runtime import check_vllm, eager, log_memory, prepare_engine, release_engine
 
 log = logging.getLogger(__name__)
 
@@ -85,8 +85,7 @@ def vllm_backend(
             model.save_pretrained(model_dir)
             tokenizer.save_pretrained(model_dir)
         model.to("cpu")
-        if not engine_on_cpu():
-            torch.cuda.empty_cache()
+        torch.cuda.empty_cache()
         log_memory("evaluation engine starting")
         backend = VLLMBackend(
             vllm.LLM(
@@ -106,6 +105,5 @@ def vllm_backend(
         try:
             yield backend
         finally:
-            release_engine(backend)
-            log_memory("evaluation engine released", engines=True)
+            log_memory("evaluation engine released", release_engine(backend))
             model.to(device)

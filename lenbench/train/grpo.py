@@ -82,11 +82,13 @@ class LenbenchGRPOTrainer(GRPOTrainer):
     def release_rollout_engine(self) -> None:
         """Free the colocated vLLM engine of the rollouts, if any (lenbench.vllm_runtime.release_engine)."""
         generation = getattr(self, "vllm_generation", None)
-        if generation is not None and getattr(generation, "llm", None) is not None:
-            from lenbench.vllm_runtime import log_memory, release_engine
+        if generation is None:
+            return
+        from lenbench.vllm_runtime import log_memory, release_engine
 
-            release_engine(generation)
-            log_memory("rollout engine released", engines=True)
+        alive = release_engine(generation)
+        if alive is not None:  # server mode holds no engine here
+            log_memory("rollout engine released", alive)
 
     def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):
         rewards = super()._calculate_rewards(inputs, prompts, completions, completion_ids_list)
