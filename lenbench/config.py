@@ -11,6 +11,7 @@ is allowed.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, fields
 from typing import Any, Optional
 
@@ -561,6 +562,9 @@ class TrackingConfig:
             raise ConfigError("tracking.uri must be set (e.g. sqlite:///mlflow.db)")
         if not self.experiment:
             raise ConfigError("tracking.experiment must be a non-empty name")
+        if not math.isfinite(self.model_copy_max_mb):
+            raise ConfigError(f"tracking.model_copy_max_mb={self.model_copy_max_mb!r} is not a finite number; "
+                              "allowed: a number of MB >= 0.0")
         check_range("tracking.model_copy_max_mb", self.model_copy_max_mb, low=0.0)
         check_range("tracking.heartbeat_seconds", self.heartbeat_seconds, low=0.1)
         check_range("tracking.stale_after_seconds", self.stale_after_seconds, low=2 * self.heartbeat_seconds)

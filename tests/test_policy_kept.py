@@ -4,6 +4,9 @@ evaluated again from disk to the same figures; and checkpoints are pruned to tra
 import mlflow
 import pytest
 
+from lenbench.config import compose_run
+from lenbench.errors import ConfigError
+
 pytestmark = pytest.mark.e2e
 
 
@@ -52,3 +55,14 @@ def test_a_policy_above_the_copy_limit_is_recorded_by_reference(cli, tmp_path):
     assert logged.tags["lenbench.path"] == str((job / "model").resolve())
     stored = {f.path for f in client.list_logged_model_artifacts(logged.model_id)}
     assert "model.safetensors" not in stored and "config.json" not in stored  # MLflow's own MLmodel stub only
+
+
+@pytest.mark.parametrize("value, message", [
+    ("nan", "tracking.model_copy_max_mb=nan is not a finite number; allowed: a number of MB >= 0.0"),
+    ("inf", "tracking.model_copy_max_mb=inf is not a finite number; allowed: a number of MB >= 0.0"),
+    ("-1", "tracking.model_copy_max_mb=-1.0 is out of range; allowed: >= 0.0"),
+])
+def test_a_bad_copy_limit_is_one_line_naming_the_field(value, message):
+    with pytest.raises(ConfigError) as error:
+        compose_run([f"tracking.model_copy_max_mb={value}"])
+    assert str(error.value) == message
