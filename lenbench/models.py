@@ -17,6 +17,7 @@ from transformers.utils import SAFE_WEIGHTS_INDEX_NAME, SAFE_WEIGHTS_NAME, WEIGH
 
 from lenbench.config import ModelConfig, RunConfig
 from lenbench.errors import ConfigError, check_writable_dir
+from lenbench.process_group import processes
 from lenbench.testbed.base_model import MARKER, base_model_dir, check_cached_model, ensure_base_model
 
 
@@ -39,7 +40,7 @@ def check_model_source(run: RunConfig) -> None:
     if (cached / MARKER).exists():
         check_cached_model(cached)
         return
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+    if processes() > 1:
         raise ConfigError(
             f"the testbed base model for these dataset/model settings is not built yet ({cached}), and a "
             "multi-process launch cannot build it (its SFT would wait for the other processes); build it "

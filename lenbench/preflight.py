@@ -21,7 +21,6 @@ creates it, which is before any of this runs.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -31,6 +30,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from lenbench.config import RunConfig, load_run_config
 from lenbench.errors import ConfigError, check_writable_dir
+from lenbench.process_group import processes
 
 
 @dataclass
@@ -97,6 +97,7 @@ def check_job(cfg: DictConfig) -> RunConfig:
     from lenbench.tracking import check_store
 
     run = load_run_config(cfg)
+    processes()  # the launcher's task counts, checked
     trains = METHODS[run.method.name].trains
     if trains and run.dataset.adapter == "file" and not run.dataset.train.path:
         raise ConfigError(
@@ -119,11 +120,6 @@ def check_job(cfg: DictConfig) -> RunConfig:
     check_model_source(run)
     check_store(run.tracking)
     return run
-
-
-def processes() -> int:
-    """Processes of this launch (WORLD_SIZE under `accelerate launch` or torchrun; 1 otherwise)."""
-    return int(os.environ.get("WORLD_SIZE", "1"))
 
 
 def check_train_size(run: RunConfig, problems: int, what: str) -> None:

@@ -91,8 +91,12 @@ def keep_policy(model, tokenizer, folder: Path, run: RunConfig) -> Path:
 def run_job(cfg: DictConfig) -> tuple[float, float]:
     """One job end to end; every config error is raised by preflight, before any model is built."""
     from lenbench.models import load_policy, policy_path
+    from lenbench.process_group import export_task_environment
     from lenbench.registry import METHODS
 
+    task = export_task_environment()  # a Submitit job of several tasks: one process group, before any check
+    if task:
+        log.info("process group: %s", task)
     out_dir = job_output_dir()
     job = preflight(cfg, out_dir=out_dir)  # here, on the machine that computes
     run, data, recipe, checkpoint = job.run, job.data, job.recipe, job.checkpoint

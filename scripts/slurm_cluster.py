@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -155,7 +156,8 @@ class LocalSlurm:
 if __name__ == "__main__":
     cluster = LocalSlurm(Path(sys.argv[1] if len(sys.argv) > 1 else "/tmp/lenbench-slurm"))
     cluster.start()
-    print(f"export SLURM_CONF={cluster.root / 'slurm.conf'}   # cluster up; Ctrl-C stops it")
+    print(f"export SLURM_CONF={cluster.root / 'slurm.conf'}   # cluster up; Ctrl-C (or kill) stops it")
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # `kill PID` stops it as Ctrl-C does
     try:
         while True:
             time.sleep(3600)

@@ -18,7 +18,7 @@ import distributed_check as harness
 import mlflow
 import pytest
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("distributed")]  # one worker launches torchrun once
 
 REPO = Path(__file__).resolve().parents[1]
 

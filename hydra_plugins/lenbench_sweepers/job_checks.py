@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from hydra.core.hydra_config import HydraConfig
 from hydra.errors import CompactHydraException, HydraException
 from omegaconf import DictConfig
 from omegaconf.errors import OmegaConfBaseException
@@ -21,11 +22,16 @@ def job_error(config_loader, master_config: DictConfig, overrides: Sequence[str]
               loaded: dict | None = None) -> str | None:
     """Why the job with these overrides would fail before computing anything (None if it would not).
     `loaded`: kept across the jobs of one sweep, so each dataset and model setting is loaded once."""
+    hydra = HydraConfig.instance()
+    sweeper_config = hydra.cfg
     try:
         cfg = config_loader.load_sweep_config(master_config=master_config, sweep_overrides=list(overrides))
+        hydra.set_config(cfg)  # as the job will see it: e.g. its launcher's tasks (lenbench.process_group)
         preflight(cfg, machine=False, loaded=loaded)
     except (ConfigError, HydraException, OmegaConfBaseException) as error:
         return str(error).strip().splitlines()[0]
+    finally:
+        hydra.cfg = sweeper_config
     return None
 
 

@@ -87,7 +87,7 @@ class L1Recipe(GRPORecipe):
                                   f"{m.instruction(n)!r} (reads back as {text!r}); allowed: numbers it encodes")
 
     def train_split(self):
-        from lenbench.preflight import processes
+        from lenbench.process_group import processes
 
         visits = visits_needed(self.run, len(self.data.train), processes())
         return budget_split(self.data.train, self.run.method, self.run.seed, visits)

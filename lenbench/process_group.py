@@ -1,0 +1,62 @@
+"""How many processes one job runs as, and the process group of a job Submitit starts as several tasks.
+
+A job is one process, or several started by `torchrun` / `accelerate launch` (which export RANK,
+WORLD_SIZE, MASTER_ADDR...), or several Submitit tasks: `hydra/launcher=slurm` (or `local`) with
+`hydra.launcher.nodes=N hydra.launcher.tasks_per_node=G` runs the job as N x G tasks, one per GPU.
+Slurm gives each task SLURM_PROCID and the node list, not the variables torch.distributed's env://
+rendezvous reads; `export_task_environment` derives them (submitit's own helper), so accelerate, TRL
+and lenbench see the tasks as one launch: rank 0 on the first node records the MLflow run.
+"""
+
+from __future__ import annotations
+
+import os
+
+from lenbench.errors import ConfigError
+
+
+def launcher_tasks() -> int:
+    """Tasks per job of the Hydra launcher that runs this job (nodes x tasks_per_node; 1 for others).
+    ConfigError for a count below 1, or several nodes on the local launcher (this machine only)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if not HydraConfig.initialized():
+        return 1
+    launcher = HydraConfig.get().launcher
+    if launcher is None:
+        return 1
+    counts = {key: launcher.get(key) for key in ("nodes", "tasks_per_node")}
+    for key, value in counts.items():
+        if value is not None and (not isinstance(value, int) or value < 1):
+            raise ConfigError(f"hydra.launcher.{key}={value!r}: must be a whole number >= 1")
+    nodes, per_node = counts["nodes"] or 1, counts["tasks_per_node"] or 1
+    if nodes > 1 and "LocalLauncher" in str(launcher.get("_target_", "")):
+        raise ConfigError(f"hydra.launcher.nodes={nodes}: the local launcher runs on this machine only (nodes=1); "
+                          "several nodes need hydra/launcher=slurm")
+    return nodes * per_node
+
+
+def processes() -> int:
+    """Processes of this job: WORLD_SIZE inside a launch (torchrun, accelerate, exported Submitit
+    tasks), else the tasks its Hydra launcher will start (so checks made before submitting count them)."""
+    if "WORLD_SIZE" in os.environ:
+        return int(os.environ["WORLD_SIZE"])
+    return launcher_tasks()
+
+
+def export_task_environment() -> str | None:
+    """In a Submitit job of several tasks, export MASTER_ADDR/PORT, RANK, WORLD_SIZE, LOCAL_RANK and
+    LOCAL_WORLD_SIZE for this task (first node's host, a port drawn from the job id) and return a
+    one-line description; None, exporting nothing, elsewhere or when a launcher already exported them.
+    Every task keeps all its node's GPUs visible: accelerate picks cuda:LOCAL_RANK."""
+    if "SUBMITIT_EXECUTOR" not in os.environ or "RANK" in os.environ:
+        return None
+    import submitit
+
+    job = submitit.JobEnvironment()
+    if job.num_tasks <= 1:
+        return None
+    group = submitit.helpers.TorchDistributedEnvironment().export(set_cuda_visible_devices=False)
+    return (f"task {group.rank} of {group.world_size} (node {job.node} of {job.num_nodes}, local rank "
+            f"{group.local_rank}) of {job.cluster} job {job.job_id}; "
+            f"rendezvous {group.master_addr}:{group.master_port}")
