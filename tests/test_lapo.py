@@ -222,6 +222,8 @@ def test_lapo_config_defaults_validate():
         ({"band_low_pct": 70.0, "band_high_pct": 30.0}, "band_low_pct=70.0 must be below"),
         ({"band_high_pct": 101.0}, r"method.band_high_pct=101.0 is out of range; allowed: in \[0.0, 100.0\]"),
         ({"stage": "internalization"}, "needs method.length_table"),
+        ({"discovery_steps": 0}, r"method.discovery_steps=0 is out of range; allowed: >= 1"),
+        ({"internalization_steps": -2}, r"method.internalization_steps=-2 is out of range; allowed: >= 1"),
     ],
 )
 def test_lapo_config_bad_values(changes, message):
@@ -230,6 +232,14 @@ def test_lapo_config_bad_values(changes, message):
 
     with pytest.raises(ConfigError, match=message):
         LAPOMethodConfig(**changes).validate()
+
+
+def test_each_stage_runs_its_own_steps_else_the_trainers():
+    from lenbench.methods.lapo import LAPOMethodConfig, stage_steps
+
+    assert stage_steps(LAPOMethodConfig(), 7) == (7, 7)
+    assert stage_steps(LAPOMethodConfig(discovery_steps=3), 7) == (3, 7)
+    assert stage_steps(LAPOMethodConfig(discovery_steps=3, internalization_steps=5), 7) == (3, 5)
 
 
 def test_plan_fidelity_by_hand():

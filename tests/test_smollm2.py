@@ -4,7 +4,10 @@ on both backends. Installed by scripts/setup.sh; skipped with the reason where i
 
 import importlib.util
 import json
+import re
+from pathlib import Path
 
+import mlflow
 import pytest
 
 from lenbench.config import compose_config, compose_run
@@ -65,3 +68,36 @@ def test_base_evaluation_agrees_on_both_backends():
         greedy[backend] = rows["completion"]
     same = (greedy["transformers"] == greedy["vllm"].reindex(greedy["transformers"].index)).sum()
     assert same >= 7, f"{same} of 8 greedy completions identical"
+
+
+@pytest.mark.vllm
+@pytest.mark.e2e
+def test_grpo_lapo_lead_and_iapo_train_the_real_model_on_vllm_rollouts(cli, tmp_path):
+    """One multirun of +experiment=smollm2_cpu: one step of each method (LAPO: one per stage) on vLLM
+    rollouts (one group of 2 completions), then evaluated; each trained policy saved, each engine released
+    before the next starts. Sized for CI: a step of the 135M model takes seconds on one thread."""
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    done = cli("-m", "+experiment=smollm2_cpu", "method=grpo,lapo,lead,iapo", "trainer.use_vllm=true",
+               "trainer.max_steps=1", "trainer.prompts_per_step=1", "trainer.num_generations=2",
+               "dataset.limit=2", "eval.greedy=false",
+               f"tracking.uri={store}", timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    log = done.stdout + done.stderr
+    released = re.findall(r"vLLM rollout engine released: .*, vLLM engines alive: (\d+)", log)
+    assert released == ["0"] * 5  # lapo: one engine per stage
+
+    client = mlflow.MlflowClient(store)
+    experiment = client.get_experiment_by_name("lenbench").experiment_id
+    runs = {r.data.tags["method"]: r for r in client.search_runs([experiment])}
+    assert sorted(runs) == ["grpo", "iapo", "lapo", "lead"]
+    for method, run in runs.items():
+        assert run.info.status == "FINISHED", method
+        steps = 2 if method == "lapo" else 1
+        history = {key: client.get_metric_history(run.info.run_id, key) for key in
+                   ("train/step_time", "train/reward", "train/completions/mean_length", "train/num_tokens")}
+        assert all(len(points) == steps for points in history.values()), (method, history)
+        assert all(0 < p.value <= 32 for p in history["train/completions/mean_length"]), method
+        assert 0 <= run.data.metrics["eval/accuracy"] <= 1 and run.data.metrics["eval/tokens_mean"] > 0
+        saved = Path(run.data.tags["policy_dir"])
+        assert json.loads((saved / "config.json").read_text())["architectures"] == ["LlamaForCausalLM"]
+        assert (saved / "tokenizer.json").is_file()

@@ -46,10 +46,10 @@ class LAPOMethodConfig(MethodConfig):
     name: str = "lapo"
     stage: str = "both"
     """discovery, internalization (needs length_table) or both, back to back."""
-    discovery_steps: int = 60
-    """GRPO steps of stage 1."""
-    internalization_steps: int = 60
-    """GRPO steps of stage 2."""
+    discovery_steps: Optional[int] = None
+    """GRPO steps of stage 1; None: trainer.max_steps (testbed 60)."""
+    internalization_steps: Optional[int] = None
+    """GRPO steps of stage 2; None: trainer.max_steps (testbed 60)."""
     alpha: float = 1.72
     """Stage-1 weight of the band reward (paper 0.7)."""
     tau: float = 10.0
@@ -82,8 +82,9 @@ class LAPOMethodConfig(MethodConfig):
         check_choice("method.window", self.window, WINDOWS)
         check_choice("method.target_stat", self.target_stat, TARGET_STATS)
         check_choice("method.plan_mode", self.plan_mode, PLAN_MODES)
-        check_range("method.discovery_steps", self.discovery_steps, low=1)
-        check_range("method.internalization_steps", self.internalization_steps, low=1)
+        for key in ("discovery_steps", "internalization_steps"):
+            if getattr(self, key) is not None:
+                check_range(f"method.{key}", getattr(self, key), low=1)
         for name in ("alpha", "beta", "plan_weight"):
             check_range(f"method.{name}", getattr(self, name), low=0.0)
         for name in ("tau", "sigma", "plan_sigma"):
@@ -108,6 +109,11 @@ class LAPOMethodConfig(MethodConfig):
                 "model.plan_fraction=0.0; set model.plan_fraction > 0 (model=arith has 0.2) or use "
                 "method.plan_mode=prompt"
             )
+
+
+def stage_steps(method: LAPOMethodConfig, max_steps: int) -> tuple[int, int]:
+    """(stage-1 steps, stage-2 steps): each stage's own count when set, else trainer.max_steps."""
+    return method.discovery_steps or max_steps, method.internalization_steps or max_steps
 
 
 def length_band(

@@ -33,6 +33,7 @@ from lenbench.methods.lapo import (
     stage1_batch,
     stage2_prompt,
     stage2_rewards,
+    stage_steps,
 )
 from lenbench.train.distributed import all_rows, is_main_process
 from lenbench.train.recipes import GRPORecipe
@@ -229,6 +230,7 @@ def train_lapo(run, model, tokenizer, data, out_dir: Path, callbacks_from_step, 
     from lenbench.train.grpo import build_trainer
 
     method: LAPOMethodConfig = run.method
+    discovery_steps, internalization_steps = stage_steps(method, run.trainer.max_steps)
     out_dir.mkdir(parents=True, exist_ok=True)
 
     def resume_in(stage: str) -> str | None:
@@ -239,7 +241,7 @@ def train_lapo(run, model, tokenizer, data, out_dir: Path, callbacks_from_step, 
         discovery = DiscoveryReward(method, data.grader, table, run.trainer.num_generations)
         stage1 = build_trainer(
             run, model, tokenizer, data.train, [discovery], out_dir / "discovery",
-            max_steps=method.discovery_steps, callbacks=callbacks_from_step(0),
+            max_steps=discovery_steps, callbacks=callbacks_from_step(0),
             hooks=LAPOState("discovery", table, data.train_hash, run.dataset.name),
         )
         stage1.train(resume_from_checkpoint=resume_in("discovery"))
@@ -252,8 +254,8 @@ def train_lapo(run, model, tokenizer, data, out_dir: Path, callbacks_from_step, 
         stage2 = build_trainer(
             run, model, tokenizer, stage2_dataset(data.train, method, targets, data.plan),
             [InternalizationReward(method, data.grader, targets, data.plan, tokenizer)], out_dir / "internalization",
-            max_steps=method.internalization_steps,
-            callbacks=callbacks_from_step(method.discovery_steps if method.stage == "both" else 0),
+            max_steps=internalization_steps,
+            callbacks=callbacks_from_step(discovery_steps if method.stage == "both" else 0),
             hooks=LAPOState("internalization", table, data.train_hash, run.dataset.name),
         )
         stage2.train(resume_from_checkpoint=resume_in("internalization"))
