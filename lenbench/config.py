@@ -562,9 +562,6 @@ class TrackingConfig:
             raise ConfigError("tracking.uri must be set (e.g. sqlite:///mlflow.db)")
         if not self.experiment:
             raise ConfigError("tracking.experiment must be a non-empty name")
-        if not math.isfinite(self.model_copy_max_mb):
-            raise ConfigError(f"tracking.model_copy_max_mb={self.model_copy_max_mb!r} is not a finite number; "
-                              "allowed: a number of MB >= 0.0")
         check_range("tracking.model_copy_max_mb", self.model_copy_max_mb, low=0.0)
         check_range("tracking.heartbeat_seconds", self.heartbeat_seconds, low=0.1)
         check_range("tracking.stale_after_seconds", self.stale_after_seconds, low=2 * self.heartbeat_seconds)
@@ -671,10 +668,29 @@ def load_run_config(cfg: DictConfig | dict) -> RunConfig:
     sections = {name: _typed(name, cls, cfg.get(name)) for name, cls in SECTIONS.items()}
     method = _typed("method", METHODS[method_node.name].config_class, method_node)
     run = RunConfig(method=method, seed=check_seed(cfg.get("seed", 0)), **sections)
+    check_finite(run)
     for part in (run.method, *sections.values()):
         part.validate()
     run.method.validate_with(run.model)
     return run
+
+
+def check_finite(value: Any, path: str = "") -> None:
+    """ConfigError naming the first NaN or infinite number anywhere in a config (dataclass fields, dicts
+    such as trainer.extra, lists): no lenbench setting means anything at NaN or infinity, and a NaN passes
+    every range comparison (it is neither below nor above a bound)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"{path}={value!r} is not a finite number; allowed: a finite number")
+    children: Any = ()
+    if hasattr(value, "__dataclass_fields__"):
+        children = ((f.name, getattr(value, f.name)) for f in fields(value))
+    elif isinstance(value, dict):
+        children = value.items()
+    elif isinstance(value, (list, tuple)):
+        children = ((f"[{i}]", item) for i, item in enumerate(value))
+    for key, child in children:
+        where = f"{path}{key}" if str(key).startswith("[") or not path else f"{path}.{key}"
+        check_finite(child, where)
 
 
 def composition_error(error: Exception) -> ConfigError:

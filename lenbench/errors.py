@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -29,6 +30,8 @@ def check_range(
     """Raise ConfigError unless low <= value <= high (bounds optional, open or closed)."""
     if value is None:
         raise ConfigError(f"{field} must be set")
+    if isinstance(value, float) and not math.isfinite(value):  # NaN compares false with every bound
+        raise ConfigError(f"{field}={value!r} is not a finite number; allowed: a finite number")
     too_low = low is not None and (value < low if low_inclusive else value <= low)
     too_high = high is not None and (value > high if high_inclusive else value >= high)
     if too_low or too_high:

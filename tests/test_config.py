@@ -1,6 +1,7 @@
 """Bad input gets a clear error naming the field and what is allowed, before any compute."""
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -250,3 +251,40 @@ def test_reference_method_configs_keep_the_papers_constants_whatever_the_testbed
     iapo = load_run_config(compose("method=iapo_reference")).method
     assert (iapo.estimator, iapo.decay, iapo.sqrt_length_scale) == ("early_exit", 0.5, True)
     assert (iapo.score_weight, iapo.entropy_weight) == (0.01, 0.01)
+
+
+@pytest.mark.parametrize("method", ["lead", "lapo", "iapo", "kimi", "l1", "dler", "gfpo", "shorterbetter"])
+def test_every_number_of_a_config_refuses_nan_and_infinity_naming_the_field(compose, method):
+    """Every float setting of the composed config, one at a time (found by walking it, not listed here),
+    set to NaN, +inf or -inf in turn; the sections other than method are walked once (with lead)."""
+    from omegaconf import OmegaConf
+
+    from lenbench.config import load_run_config
+    from lenbench.errors import ConfigError
+
+    cfg = OmegaConf.to_container(compose("+experiment=micro", f"method={method}"), resolve=True)
+    paths = []
+
+    def walk(node, path):
+        for key, value in node.items():
+            if isinstance(value, dict):
+                walk(value, f"{path}{key}.")
+            elif isinstance(value, float) and (method == "lead" or path.startswith("method.")):
+                paths.append(f"{path}{key}")
+
+    walk(cfg, "")
+    assert len(paths) >= (10 if method == "lead" else 1)
+    for index, path in enumerate(paths):
+        bad = (float("nan"), float("inf"), float("-inf"))[index % 3]
+        broken = OmegaConf.create(cfg)
+        OmegaConf.update(broken, path, bad)
+        with pytest.raises(ConfigError, match=rf"^{re.escape(path)}={bad!r} is not a finite number"):
+            load_run_config(broken)
+
+
+def test_check_range_refuses_nan_which_no_bound_catches():
+    from lenbench.errors import ConfigError, check_range
+
+    with pytest.raises(ConfigError, match=r"w=nan is not a finite number"):
+        check_range("w", float("nan"), low=0.0, high=1.0)
+    check_range("w", 0.5, low=0.0, high=1.0)

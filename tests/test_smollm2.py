@@ -79,6 +79,7 @@ def test_grpo_lapo_lead_and_iapo_train_the_real_model_on_vllm_rollouts(cli, tmp_
     store = f"sqlite:///{tmp_path / 'mlflow.db'}"
     done = cli("-m", "+experiment=smollm2_cpu", "method=grpo,lapo,lead,iapo", "trainer.use_vllm=true",
                "trainer.max_steps=1", "trainer.prompts_per_step=1", "trainer.num_generations=2",
+               "trainer.max_completion_length=32", "eval.max_new_tokens=32",
                "dataset.limit=2", "eval.greedy=false",
                f"tracking.uri={store}", timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
