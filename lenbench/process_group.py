@@ -47,7 +47,8 @@ def processes() -> int:
 def export_task_environment() -> str | None:
     """In a Submitit job of several tasks, export MASTER_ADDR/PORT, RANK, WORLD_SIZE, LOCAL_RANK and
     LOCAL_WORLD_SIZE for this task (first node's host, a port drawn from the job id) and return a
-    one-line description; None, exporting nothing, elsewhere or when a launcher already exported them.
+    one-line description; None, exporting nothing, elsewhere or when a launcher already exported them
+    (RANK is set). Leftovers of another process group without RANK are replaced.
     Every task keeps all its node's GPUs visible: accelerate picks cuda:LOCAL_RANK."""
     if "SUBMITIT_EXECUTOR" not in os.environ or "RANK" in os.environ:
         return None
@@ -56,7 +57,9 @@ def export_task_environment() -> str | None:
     job = submitit.JobEnvironment()
     if job.num_tasks <= 1:
         return None
-    group = submitit.helpers.TorchDistributedEnvironment().export(set_cuda_visible_devices=False)
+    # no RANK: no launcher set a group up, so any other of these variables is stale (vLLM's CPU platform
+    # and accelerate set LOCAL_WORLD_SIZE in the process that submitted, and the job inherits it)
+    group = submitit.helpers.TorchDistributedEnvironment().export(set_cuda_visible_devices=False, overwrite=True)
     return (f"task {group.rank} of {group.world_size} (node {job.node} of {job.num_nodes}, local rank "
             f"{group.local_rank}) of {job.cluster} job {job.job_id}; "
             f"rendezvous {group.master_addr}:{group.master_port}")
