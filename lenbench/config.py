@@ -11,7 +11,6 @@ is allowed.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field, fields
 from typing import Any, Optional
 
@@ -19,7 +18,7 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from lenbench.errors import ConfigError, check_choice, check_range
+from lenbench.errors import ConfigError, check_choice, check_finite, check_range
 from lenbench.methods.baselines import MethodConfig
 from lenbench.registry import METHODS
 
@@ -668,19 +667,18 @@ def load_run_config(cfg: DictConfig | dict) -> RunConfig:
     sections = {name: _typed(name, cls, cfg.get(name)) for name, cls in SECTIONS.items()}
     method = _typed("method", METHODS[method_node.name].config_class, method_node)
     run = RunConfig(method=method, seed=check_seed(cfg.get("seed", 0)), **sections)
-    check_finite(run)
+    check_all_finite(run)
     for part in (run.method, *sections.values()):
         part.validate()
     run.method.validate_with(run.model)
     return run
 
 
-def check_finite(value: Any, path: str = "") -> None:
+def check_all_finite(value: Any, path: str = "") -> None:
     """ConfigError naming the first NaN or infinite number anywhere in a config (dataclass fields, dicts
     such as trainer.extra, lists): no lenbench setting means anything at NaN or infinity, and a NaN passes
     every range comparison (it is neither below nor above a bound)."""
-    if isinstance(value, float) and not math.isfinite(value):
-        raise ConfigError(f"{path}={value!r} is not a finite number; allowed: a finite number")
+    check_finite(path, value)
     children: Any = ()
     if hasattr(value, "__dataclass_fields__"):
         children = ((f.name, getattr(value, f.name)) for f in fields(value))
@@ -690,7 +688,7 @@ def check_finite(value: Any, path: str = "") -> None:
         children = ((f"[{i}]", item) for i, item in enumerate(value))
     for key, child in children:
         where = f"{path}{key}" if str(key).startswith("[") or not path else f"{path}.{key}"
-        check_finite(child, where)
+        check_all_finite(child, where)
 
 
 def composition_error(error: Exception) -> ConfigError:

@@ -18,6 +18,12 @@ def check_choice(field: str, value: object, allowed: Iterable[object]) -> None:
         raise ConfigError(f"{field}={value!r} is not a known option; allowed: {names}")
 
 
+def check_finite(field: str, value: object) -> None:
+    """Raise ConfigError naming `field` when `value` is a NaN or infinite float (anything else passes)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"{field}={value!r} is not a finite number; allowed: a finite number")
+
+
 def check_range(
     field: str,
     value: float | int | None,
@@ -30,8 +36,7 @@ def check_range(
     """Raise ConfigError unless low <= value <= high (bounds optional, open or closed)."""
     if value is None:
         raise ConfigError(f"{field} must be set")
-    if isinstance(value, float) and not math.isfinite(value):  # NaN compares false with every bound
-        raise ConfigError(f"{field}={value!r} is not a finite number; allowed: a finite number")
+    check_finite(field, value)  # NaN compares false with every bound
     too_low = low is not None and (value < low if low_inclusive else value <= low)
     too_high = high is not None and (value > high if high_inclusive else value >= high)
     if too_low or too_high:
