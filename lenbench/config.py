@@ -11,6 +11,7 @@ is allowed.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, fields
 from typing import Any, Optional
 
@@ -122,6 +123,10 @@ class DataFileConfig:
     """Where each part of a problem is in a row."""
     instruction: str = "Please reason step by step, and put your final answer within \\boxed{}."
     """Appended to every question (after a space) to make the prompt: plain text, no chat template."""
+    difficulties: Optional[list[int]] = None
+    """Keep only the problems whose difficulty (`fields.difficulty`, as an integer level) is one of
+    these, e.g. [3, 4, 5] of MATH or [1] of the word problems; `dataset.limit` then counts kept
+    problems. None: every problem."""
 
 
 @dataclass
@@ -146,7 +151,8 @@ class DatasetConfig:
     eval: DataFileConfig = field(default_factory=DataFileConfig)
     """File datasets: the held-out evaluation problems (path required)."""
     limit: Optional[int] = None
-    """File datasets: read only the first `limit` rows of each file (quick runs); None: all rows."""
+    """File datasets: read only the first `limit` rows of each file (quick runs; with a split's
+    `difficulties`, the first `limit` problems kept); None: all rows."""
     skip_invalid: bool = False
     """File datasets: skip malformed rows (no question or no answer) and report how many, instead of
     stopping the run at the first one."""
@@ -231,6 +237,13 @@ class DatasetConfig:
                     f"dataset.{split}.fields.answer and dataset.{split}.fields.solution are both unset; "
                     "allowed: at least one names where the gold answer is"
                 )
+            if source.difficulties is not None:
+                if not source.difficulties:
+                    raise ConfigError(f"dataset.{split}.difficulties is empty; allowed: null (every problem) "
+                                      "or a list of integer levels")
+                if not source.fields.difficulty:
+                    raise ConfigError(f"dataset.{split}.difficulties={list(source.difficulties)} needs "
+                                      f"dataset.{split}.fields.difficulty (the field holding each row's level)")
 
     @property
     def difficulties(self) -> list[int]:
@@ -535,6 +548,12 @@ class EvalConfig:
         check_vllm_engine("eval", self)
 
 
+RESERVED_TAGS = ("method", "dataset", "seed", "eval_hash", "output_dir", "resumed_from", "sweep", "grid_point",
+                 "policy_dir", "base_model", "host", "pid", "pid_started", "heartbeat", "killed_reason")
+"""MLflow run tags that lenbench writes itself (run.py, lenbench.tracking.liveness) and reads back (the
+report, `lenbench.runs`): not for tracking.tags."""
+
+
 @dataclass
 class TrackingConfig:
     """MLflow tracking."""
@@ -555,15 +574,29 @@ class TrackingConfig:
     stale_after_seconds: float = 600.0
     """A RUNNING run of another host whose heartbeat is older than this is ended KILLED by the next job
     on the store (on the same host, a dead pid is enough); generous, for clock skew between hosts."""
+    server_retries: int = 2
+    """An http(s) tracking server: retries of a request that fails (MLflow's own default, 7 with a
+    doubling wait, keeps a job waiting for minutes when the server is gone). After them the job stops
+    with one line naming the server; its run is ended by the next job on the store."""
+    server_timeout_seconds: int = 30
+    """An http(s) tracking server: seconds one request may wait for an answer."""
 
     def validate(self) -> None:
         if not self.uri:
             raise ConfigError("tracking.uri must be set (e.g. sqlite:///mlflow.db)")
+        for name in self.tags:
+            if name in RESERVED_TAGS or name.startswith("mlflow."):
+                raise ConfigError(
+                    f"tracking.tags.{name}: {name!r} is a tag lenbench or MLflow sets itself (the report reads it); "
+                    f"pick another name; reserved: {', '.join(RESERVED_TAGS)}, mlflow.*"
+                )
         if not self.experiment:
             raise ConfigError("tracking.experiment must be a non-empty name")
         check_range("tracking.model_copy_max_mb", self.model_copy_max_mb, low=0.0)
         check_range("tracking.heartbeat_seconds", self.heartbeat_seconds, low=0.1)
         check_range("tracking.stale_after_seconds", self.stale_after_seconds, low=2 * self.heartbeat_seconds)
+        check_range("tracking.server_retries", self.server_retries, low=0, high=10)
+        check_range("tracking.server_timeout_seconds", self.server_timeout_seconds, low=1)
 
 
 @dataclass
@@ -696,7 +729,10 @@ def composition_error(error: Exception) -> ConfigError:
     bad override syntax), naming the key, the reason and, for an unknown key, the fields allowed there."""
     cause = error if isinstance(error, OmegaConfBaseException) else error.__cause__
     if not isinstance(cause, OmegaConfBaseException) or not getattr(cause, "full_key", None):
-        return ConfigError(" ".join(str(error).split("Config search path:")[0].split()))
+        text = " ".join(str(error).split("Config search path:")[0].split())
+        if group := re.match(r"Multiple values for (\S+?)\.", text):
+            text += f" (to combine presets, list them in one override, the last one winning: '+{group.group(1)}=[a,b]')"
+        return ConfigError(text)
     reason = str(cause).splitlines()[0].strip()
     schema = getattr(cause, "object_type", None)
     fields_there = getattr(schema, "__dataclass_fields__", None)

@@ -58,6 +58,9 @@ def check_writable_dir(field: str, value: object, directory: Path, create: bool 
     A real write, not a permission test: root passes every permission test, yet cannot write /proc."""
     import tempfile
 
+    for folder in (directory, *directory.parents):
+        if folder.is_symlink() and not folder.exists():
+            raise ConfigError(f"{field}={value!r}: {folder} is a dangling symlink or a symlink loop")
     try:
         if create:
             directory.mkdir(parents=True, exist_ok=True)

@@ -8,8 +8,11 @@ Returns (accuracy, mean tokens) so sweepers can optimize it. Thin: it wires, it 
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
+import signal
+import sys
 from pathlib import Path
 
 import hydra
@@ -21,6 +24,7 @@ from omegaconf import DictConfig, OmegaConf
 from lenbench.config import RunConfig
 from lenbench.errors import ConfigError
 from lenbench.preflight import preflight
+from lenbench.tracking import StoreFailed
 
 log = logging.getLogger(__name__)  # Hydra's job log: the console and <job dir>/run.log
 
@@ -163,6 +167,21 @@ def main(cfg: DictConfig) -> tuple[float, float]:
         if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
             raise  # a failed job of a sweep: Hydra records it and the sweeper decides
         raise SystemExit(f"lenbench: config error: {error}") from None
+    except KeyboardInterrupt as stop:  # Ctrl-C or SIGTERM: the run was ended KILLED on the way out
+        signum = getattr(stop, "signum", signal.SIGINT)
+        print(f"lenbench: stopped by {signal.Signals(signum).name}; the job's MLflow run (if it had started) "
+              "was ended KILLED", file=sys.stderr)
+        raise SystemExit(128 + signum) from None
+    except StoreFailed as error:  # the store failed mid-job (a tracking server that went away)
+        if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
+            raise
+        raise SystemExit(f"lenbench: {error}") from None
+    except OSError as error:
+        if error.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        where = f" writing {error.filename}" if error.filename else ""
+        raise SystemExit(f"lenbench: no space left on the device{where} ({error.strerror}); the job's MLflow "
+                         "run (if it had started) was ended FAILED") from None
 
 
 def cli() -> None:
@@ -193,6 +212,10 @@ def cli() -> None:
         if asked_full:
             raise
         raise SystemExit(str(error)) from None
+    except ConfigError as error:  # refused outside a job (a launcher or sweeper setting, a store)
+        if asked_full:
+            raise
+        raise SystemExit(f"lenbench: config error: {error}") from None
 
 
 if __name__ == "__main__":

@@ -15,21 +15,14 @@ import sys
 
 from lenbench.config import TrackingConfig
 from lenbench.errors import ConfigError
-from lenbench.store_lock import sqlite_path
-
-
-def _check_store(uri: str) -> None:
-    path = sqlite_path(uri)
-    if path is not None and not path.is_file():
-        raise ConfigError(f"no MLflow store at {uri} (file {path} does not exist)")
 
 
 def cleanup(uris: list[str], experiment: str | None, stale_after: float, dry_run: bool) -> None:
     """Print what was (or, with dry_run, would be) ended, and the RUNNING runs left as they are."""
-    from lenbench.tracking import end_dead_runs, store_errors
+    from lenbench.tracking import check_existing_store, end_dead_runs, store_errors
 
     for uri in uris:
-        _check_store(uri)
+        check_existing_store(uri)
         with store_errors(uri):
             ended, alive = end_dead_runs(uri, experiment, stale_after, dry_run)
         verb = "would end" if dry_run else "ended"

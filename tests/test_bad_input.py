@@ -148,6 +148,13 @@ def test_hydra_full_error_set_by_the_user_still_gives_hydras_trace(cli, monkeypa
     assert result.returncode == 1 and "Traceback" in result.stderr and "lenbench: config error" not in result.stderr
 
 
+@pytest.mark.parametrize("tag", ["method", "seed", "eval_hash", "heartbeat"])
+def test_a_user_tag_named_like_lenbenchs_own_is_refused(compose, tag):
+    with pytest.raises(ConfigError, match=rf"^tracking.tags.{re.escape(tag)}: .*reserved: method, dataset, seed"):
+        load_run_config(compose("+experiment=micro", f"+tracking.tags.{tag}=x"))
+    load_run_config(compose("+experiment=micro", "+tracking.tags.team=x"))  # any other name is free
+
+
 @pytest.mark.parametrize("value", ["-1", "1.7", "abc", "true", "4294967296"])
 def test_a_seed_must_be_a_non_negative_integer(compose, value):
     with pytest.raises(ConfigError, match="^seed="):
@@ -334,6 +341,15 @@ def test_an_unwritable_run_directory_is_one_line_before_hydra_creates_it(cli, bl
     assert "Traceback" not in result.stderr
     assert f"lenbench: config error: hydra.run.dir='{blocker / 'run'}'" in result.stderr
     assert "is not writable" in result.stderr.strip().splitlines()[-1]
+
+
+def test_a_symlink_loop_as_run_directory_is_one_line(cli, tmp_path):
+    loop = tmp_path / "loop"
+    loop.symlink_to(loop)
+    result = cli("+experiment=micro", "method=base", f"hydra.run.dir={loop / 'run'}")
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"lenbench: config error: hydra.run.dir='{loop / 'run'}': {loop} is a dangling symlink or a symlink loop")
 
 
 def test_an_unwritable_sqlite_store_through_the_command_fails_fast(cli, blocker):

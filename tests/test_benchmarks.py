@@ -179,6 +179,28 @@ def test_limit_reads_only_the_first_rows(tmp_path):
     assert data.eval["answer"] == ["0", "1", "2", "3"]
 
 
+def test_difficulties_keep_listed_levels_and_limit_counts_kept_problems(tmp_path):
+    rows = [{"problem": f"q{i}", "answer": i, "level": f"Level {i % 3 + 1}"} for i in range(12)]
+    path = write_jsonl(tmp_path / "levels.jsonl", rows)
+    fields = FieldMapConfig(difficulty="level")
+    kept = load_task_data(file_dataset(path, eval=DataFileConfig(path=str(path), fields=fields, difficulties=[1, 3])))
+    # levels of rows 0..11 cycle 1, 2, 3: rows 1, 4, 7, 10 are level 2 and go
+    assert kept.eval["answer"] == ["0", "2", "3", "5", "6", "8", "9", "11"]
+    first = load_task_data(file_dataset(path, limit=3, eval=DataFileConfig(path=str(path), fields=fields,
+                                                                               difficulties=[2])))
+    assert first.eval["answer"] == ["1", "4", "7"] and first.eval["difficulty"] == [2, 2, 2]
+    assert first.eval_hash != load_task_data(file_dataset(path, limit=3)).eval_hash
+
+
+def test_difficulties_that_keep_nothing_name_the_field_and_the_levels_present(tmp_path):
+    path = write_jsonl(tmp_path / "levels.jsonl", [{"problem": "q", "answer": 1, "level": 2}] * 2 + [GOOD])
+    cfg = file_dataset(path, eval=DataFileConfig(path=str(path), fields=FieldMapConfig(difficulty="level"),
+                                                 difficulties=[5]))
+    with pytest.raises(ConfigError, match=r"dataset.eval.difficulties=\[5\] keeps no problem of .*levels.jsonl; "
+                                          r"its levels \(problems\): 0 \(1\), 2 \(2\)"):
+        load_task_data(cfg)
+
+
 def test_answer_shapes_nested_fields_and_levels(tmp_path):
     rows = [
         {"q": [{"role": "system", "content": "Be terse."}, {"role": "user", "content": "Roots?"}],
@@ -244,6 +266,9 @@ def test_duplicate_ids_are_a_config_error(tmp_path):
         ({"eval": DataFileConfig(path="x.json"), "limit": 0}, "dataset.limit=0 is out of range"),
         ({"eval": DataFileConfig(path="x.json", fields=FieldMapConfig(answer=None))}, "fields.answer and"),
         ({"adapter": "hub"}, "dataset.adapter='hub' is not a known option; allowed: 'arith', 'file'"),
+        ({"eval": DataFileConfig(path="x.json", difficulties=[1])}, r"dataset.eval.difficulties=\[1\] needs "
+                                                                    "dataset.eval.fields.difficulty"),
+        ({"eval": DataFileConfig(path="x.json", difficulties=[])}, "dataset.eval.difficulties is empty"),
     ],
 )
 def test_file_dataset_settings_are_validated(overrides, message):
@@ -321,3 +346,37 @@ def test_dev_split_is_carved_from_the_train_file_by_problem_id(tmp_path):
 def test_dev_split_of_a_file_dataset_needs_a_train_file(tmp_path):
     with pytest.raises(ConfigError, match="dataset.eval_split=dev.*dataset.train.path"):
         file_dataset(write_jsonl(tmp_path / "eval.jsonl", [GOOD]), eval_split="dev")
+
+
+def test_a_byte_order_mark_is_not_part_of_the_first_row(tmp_path):
+    rows = [{"problem": "q0", "answer": 0}, {"problem": "q1", "answer": 1}]
+    jsonl = tmp_path / "bom.jsonl"
+    jsonl.write_bytes(b"\xef\xbb\xbf" + "".join(json.dumps(row) + "\n" for row in rows).encode())
+    as_list = tmp_path / "bom.json"
+    as_list.write_bytes(b"\xef\xbb\xbf" + json.dumps(rows).encode())
+    for path in (jsonl, as_list):
+        data = load_task_data(file_dataset(path, skip_invalid=True))
+        assert data.eval["answer"] == ["0", "1"] and data.skipped == 0
+
+
+def test_a_column_of_the_wrong_type_is_named_with_its_type_not_as_missing(tmp_path):
+    import pyarrow as pa
+
+    path = tmp_path / "typed.parquet"
+    pq.write_table(pa.Table.from_pylist([{"problem": 12, "answer": "7"}]), path)
+    with pytest.raises(ConfigError, match=r"row 0 has no question: field 'problem' \(dataset.eval.fields.question\) "
+                                          r"holds a int \(12\), not text or a chat list"):
+        load_task_data(file_dataset(path))
+    path = write_jsonl(tmp_path / "answer.jsonl", [{"problem": "p", "answer": {"value": 7}}])
+    with pytest.raises(ConfigError, match=r"row 0 has no answer: field 'answer' .*holds a dict \(\{'value': 7\}\)"):
+        load_task_data(file_dataset(path))
+    path = write_jsonl(tmp_path / "empty.jsonl", [{"problem": "p", "answer": " "}])
+    with pytest.raises(ConfigError, match=r"field 'answer' \(dataset.eval.fields.answer\) is missing or empty"):
+        load_task_data(file_dataset(path))
+
+
+def test_a_symlink_loop_as_data_file_is_named_without_a_traceback(tmp_path):
+    loop = tmp_path / "loop.jsonl"
+    loop.symlink_to(loop)
+    with pytest.raises(ConfigError, match=r"dataset.eval.path=.*loop.jsonl' is a dangling symlink or a symlink loop"):
+        load_task_data(file_dataset(loop))

@@ -3,6 +3,8 @@
 import mlflow
 import pytest
 
+from lenbench.config import RESERVED_TAGS
+
 pytestmark = pytest.mark.e2e
 
 
@@ -34,6 +36,8 @@ def test_multirun_base_and_grpo_land_in_mlflow(cli, tmp_path):
         assert ("train/reward" in curves) == (method == "grpo")
         assert ("train/kl" in curves) == (method == "grpo")
     assert client.get_experiment_by_name("lenbench").tags["mlflow.experimentKind"] == "custom_model_development"
+    written = {column.removeprefix("tags.") for column in runs.columns if column.startswith("tags.")}
+    assert written - set(RESERVED_TAGS) and {t for t in written if not t.startswith("mlflow.")} <= set(RESERVED_TAGS)
     grpo_id = runs.run_id[runs["tags.method"] == "grpo"].item()
     assert len(client.get_metric_history(grpo_id, "train/step_time")) == 2  # TRL's, one point per step
 
@@ -102,3 +106,33 @@ def test_a_multi_process_launch_refuses_to_build_the_testbed_model(compose, monk
     monkeypatch.setenv("WORLD_SIZE", "2")
     with pytest.raises(ConfigError, match="multi-process launch cannot build it"):
         check_job(compose("+experiment=micro", "model.sft_seed=12345"))  # settings never built
+
+
+def test_two_sigterms_during_training_end_the_run_killed_with_one_line(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    job = subprocess.Popen(
+        [sys.executable, "-m", "lenbench.run", "+experiment=micro", "method=grpo", "trainer.max_steps=500",
+         "trainer.save_steps=1", f"tracking.uri={uri}"],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    mlflow.set_tracking_uri(uri)
+    deadline = time.monotonic() + 240
+    while not list(tmp_path.glob("outputs/**/checkpoint-1")):  # training has started
+        assert job.poll() is None and time.monotonic() < deadline, job.stderr.read()[-3000:]
+        time.sleep(0.2)
+    job.send_signal(signal.SIGTERM)
+    time.sleep(0.005)
+    job.send_signal(signal.SIGTERM)
+    _, err = job.communicate(timeout=120)
+    assert job.returncode == 128 + signal.SIGTERM
+    assert "Traceback" not in err, err[-3000:]
+    assert "lenbench: stopped by SIGTERM; the job's MLflow run (if it had started) was ended KILLED" in err.splitlines()
+    assert list(mlflow.search_runs(experiment_names=["lenbench"])["status"]) == ["KILLED"]
+

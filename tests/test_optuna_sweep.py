@@ -22,6 +22,8 @@ from lenbench.store_lock import store_setup_lock
 
 MICRO_LEAD = ["-m", "+experiment=micro", "method=lead", "hydra/sweeper=optuna", "hydra.sweeper.study_name=lead_t"]
 SPACE = ["method.w_min=interval(0.1,0.5)", "method.aggregator=choice(mean_correct,min_correct)"]
+FILE_JOB = ["-m", "+experiment=micro", "method=base", "dataset=file", "model=local", "hydra/sweeper=optuna",
+            "eval.temperature=interval(0.5,1.0)", "hydra.sweeper.n_trials=2"]
 
 
 def load_study(tmp_path, name):
@@ -126,36 +128,47 @@ def test_a_trial_killed_with_sigkill_is_failed_retried_and_the_study_reaches_n_t
     assert sorted(runs.loc[[str(t.number) for t in complete], "status"]) == ["FINISHED", "FINISHED"]
 
 
-@pytest.mark.e2e
-def test_failed_trials_are_recorded_and_the_study_goes_on(cli, tmp_path, tiny_dir):
-    # a value the config rejects: the trial fails before launch, nothing runs
-    result = cli(*MICRO_LEAD, "hydra.sweeper.study_name=bad_config", "method.w_min=choice(7.0)",
-                 "hydra.sweeper.n_trials=2")
-    assert result.returncode == 0, result.stderr[-3000:]
-    trials = load_study(tmp_path, "bad_config").trials
-    assert [t.state for t in trials] == [TrialState.FAIL, TrialState.FAIL]
-    assert all("method.w_min=7.0 is out of range" in t.user_attrs["error"] for t in trials)
-    assert "no complete trial yet" in result.stdout
+def test_a_search_space_whose_edges_fail_the_checks_runs_no_trial(cli, tmp_path, tiny_dir):
+    # a value the config rejects, at an end of a range or as a choice: refused in one line, no study made
+    for space in ("method.w_min=choice(0.2,7.0)", "method.w_min=interval(0.2,7.0)"):
+        result = cli(*MICRO_LEAD, "hydra.sweeper.study_name=bad_config", space, "hydra.sweeper.n_trials=2")
+        assert result.returncode != 0
+        assert result.stderr.strip().splitlines() == [result.stderr.strip()]  # one line, no traceback
+        assert "no trial was run" in result.stderr and "method.w_min=7.0 is out of range" in result.stderr
+        assert not list(tmp_path.glob("*.db")) and not (tmp_path / "multirun").exists()
+    # bounds Optuna refuses (low > high; a log range from 0): one line naming the param
+    for space in ("method.w_min=interval(0.5,0.1)", "method.w_min=tag(log,interval(0,0.1))"):
+        result = cli(*MICRO_LEAD, space)
+        assert result.returncode != 0 and "optuna param method.w_min" in result.stderr
+        assert "not a valid search range" in result.stderr and "Traceback" not in result.stderr
 
-    # a data file with a row without an answer: the trial's pre-flight (run.py's, less the checks of the
-    # machine that computes) loads the data, so the trial fails before launch, naming the row
+    # a data file with a row without an answer: every job's pre-flight (run.py's, less the checks of the
+    # machine that computes) fails on it, so the sweep stops before any trial, naming the row
     data = tmp_path / "bad.jsonl"
     data.write_text('{"problem": "1+1?", "answer": "2"}\n{"problem": "2+2?"}\n')
-    file_job = ["-m", "+experiment=micro", "method=base", "dataset=file", "model=local", "hydra/sweeper=optuna",
-                "eval.temperature=interval(0.5,1.0)", "hydra.sweeper.n_trials=2"]
-    result = cli(*file_job, f"dataset.eval.path={data}", f"model.path={tiny_dir}", "hydra.sweeper.study_name=bad_data")
-    assert result.returncode == 0, result.stderr[-3000:]
-    trials = load_study(tmp_path, "bad_data").trials
-    assert [t.state for t in trials] == [TrialState.FAIL, TrialState.FAIL]
-    assert all(t.user_attrs["error"].startswith("invalid config") and "row 1" in t.user_attrs["error"] for t in trials)
+    result = cli(*FILE_JOB, f"dataset.eval.path={data}", f"model.path={tiny_dir}", "hydra.sweeper.study_name=bad_data")
+    assert result.returncode != 0 and "no trial was run" in result.stderr and "row 1" in result.stderr
+    assert not list(tmp_path.glob("*.db"))
 
-    # a job that fails while running (weights that no check before compute reads): recorded as failed too
+
+def test_an_unopenable_study_storage_is_one_line(cli, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    result = cli(*MICRO_LEAD, *SPACE, f"hydra.sweeper.storage=sqlite:///{blocker}/optuna.db")
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert "hydra.sweeper.storage=" in result.stderr and "cannot open the study" in result.stderr
+
+
+@pytest.mark.e2e
+def test_failed_jobs_are_recorded_and_the_study_goes_on(cli, tmp_path, tiny_dir):
+    # a job that fails while running (weights that no check before compute reads): recorded as failed, and
+    # the study goes on to its next trial
     good = tmp_path / "good.jsonl"
     good.write_text('{"problem": "1+1?", "answer": "2"}\n')
     broken = tmp_path / "broken-model"
     shutil.copytree(tiny_dir, broken)
     (broken / "model.safetensors").write_bytes(b"not safetensors")
-    result = cli(*file_job, f"dataset.eval.path={good}", f"model.path={broken}", "hydra.sweeper.study_name=bad_job")
+    result = cli(*FILE_JOB, f"dataset.eval.path={good}", f"model.path={broken}", "hydra.sweeper.study_name=bad_job")
     assert result.returncode == 0, result.stderr[-3000:]
     trials = load_study(tmp_path, "bad_job").trials
     assert [t.state for t in trials] == [TrialState.FAIL, TrialState.FAIL]

@@ -2,6 +2,7 @@
 
 import math
 
+import mlflow
 import pandas as pd
 import pytest
 
@@ -67,7 +68,14 @@ def test_compare_needs_a_base_run_and_lenbench_columns():
 def test_report_cli_on_an_empty_store_says_so(tmp_path, capsys):
     from lenbench.report.__main__ import main
 
-    assert main(["--uri", f"sqlite:///{tmp_path / 'empty.db'}", "--out", str(tmp_path / "out")]) == 2
+    missing = tmp_path / "missing.db"
+    for uri in (f"sqlite:///{missing}", str(tmp_path / "no_mlruns")):  # a store that does not exist is not created
+        assert main(["--uri", uri, "--out", str(tmp_path / "out")]) == 2
+        assert "no MLflow store at" in capsys.readouterr().err
+    assert not missing.exists() and not (tmp_path / "no_mlruns").exists()
+    empty = f"sqlite:///{tmp_path / 'empty.db'}"
+    mlflow.MlflowClient(tracking_uri=empty).search_experiments()  # creates the store, with no experiment of ours
+    assert main(["--uri", empty, "--out", str(tmp_path / "out")]) == 2
     assert "no MLflow experiment 'lenbench'" in capsys.readouterr().err
 
 

@@ -115,3 +115,57 @@ def test_experiments_are_model_training_experiments(store):
     kinds = {e.name: e.tags.get(KIND_TAG) for e in client.search_experiments()}
     assert kinds[store.experiment] == kinds["old"] == TRAINING_KIND == "custom_model_development"
     assert kinds["genai"] == "genai_development"  # a kind chosen by someone else stays
+
+
+SLOW_END_JOB = """
+import sys, time
+import mlflow
+from lenbench.config import TrackingConfig
+from lenbench.tracking import tracked_run
+
+end_run = mlflow.end_run
+def slow_end_run(*args, **kwargs):  # a slow store: the run ends while more signals arrive
+    time.sleep(0.5)
+    end_run(*args, **kwargs)
+mlflow.end_run = slow_end_run
+store = TrackingConfig(uri=sys.argv[1], experiment="status-test")
+try:
+    with tracked_run(store, "signalled", {}, {}, "") as run:
+        print(run.info.run_id, flush=True)
+        time.sleep(60)
+except KeyboardInterrupt as stop:
+    print(type(stop).__name__, flush=True)
+"""
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_signals_in_quick_succession_still_end_the_run_killed(store, tmp_path, signum):
+    import subprocess
+    import sys
+    import time
+
+    script = tmp_path / "job.py"
+    script.write_text(SLOW_END_JOB)
+    job = subprocess.Popen([sys.executable, str(script), store.uri], stdout=subprocess.PIPE, text=True)
+    run_id = job.stdout.readline().strip()
+    for _ in range(3):  # the second and third arrive while the first is being handled
+        job.send_signal(signum)
+        time.sleep(0.05)
+    out, _ = job.communicate(timeout=60)
+    assert job.returncode == 0, out
+    assert out.strip() == ("Terminated" if signum == signal.SIGTERM else "KeyboardInterrupt")
+    assert _status(store, run_id) == "KILLED"
+
+
+def test_a_signal_after_the_hold_raises_again():
+    from lenbench.tracking.stop_signals import stop_signals_raise
+
+    raised = 0
+    with stop_signals_raise(hold_seconds=0.0):
+        for _ in range(2):
+            try:
+                os.kill(os.getpid(), signal.SIGTERM)
+            except Terminated:
+                raised += 1
+    assert raised == 2
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # previous handlers back

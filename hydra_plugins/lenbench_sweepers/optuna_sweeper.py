@@ -41,7 +41,9 @@ from optuna.distributions import BaseDistribution, CategoricalDistribution, Floa
 from optuna.storages import RetryHeartbeatStaleTrialCallback, fail_stale_trials
 from optuna.storages._heartbeat import get_heartbeat_thread
 from optuna.trial import TrialState
+from sqlalchemy.exc import SQLAlchemyError
 
+from lenbench.errors import ConfigError
 from lenbench.store_lock import sqlite_path, store_setup_lock
 
 from .job_checks import SweepError, job_error
@@ -59,19 +61,30 @@ def distribution(override: Override) -> BaseDistribution:
     """The Optuna distribution of one sweep override (interval, range or choice)."""
     sweep = override.value()
     key = override.get_key_element()
-    if isinstance(sweep, IntervalSweep):
-        log_scale = "log" in sweep.tags
-        if "int" in sweep.tags:
-            return IntDistribution(int(sweep.start), int(sweep.end), log=log_scale)
-        return FloatDistribution(float(sweep.start), float(sweep.end), log=log_scale)
-    if isinstance(sweep, (RangeSweep, ChoiceSweep)):
-        values = list(override.sweep_iterator())
-        if not values:
-            raise SweepError(f"lenbench: optuna param {key}: {override.input_line!r} has no values")
-        if isinstance(sweep, RangeSweep) and len(values) > 1 and all(isinstance(v, int) for v in values):
-            return IntDistribution(values[0], values[-1], step=values[1] - values[0])
-        return CategoricalDistribution(values)
+    try:
+        if isinstance(sweep, IntervalSweep):
+            log_scale = "log" in sweep.tags
+            if "int" in sweep.tags:
+                return IntDistribution(int(sweep.start), int(sweep.end), log=log_scale)
+            return FloatDistribution(float(sweep.start), float(sweep.end), log=log_scale)
+        if isinstance(sweep, (RangeSweep, ChoiceSweep)):
+            values = list(override.sweep_iterator())
+            if not values:
+                raise SweepError(f"lenbench: optuna param {key}: {override.input_line!r} has no values")
+            if isinstance(sweep, RangeSweep) and len(values) > 1 and all(isinstance(v, int) for v in values):
+                return IntDistribution(values[0], values[-1], step=values[1] - values[0])
+            return CategoricalDistribution(values)
+    except ValueError as error:  # Optuna's own check of the bounds (low <= high, log needs low > 0, ...)
+        raise SweepError(f"lenbench: optuna param {key}: {override.input_line!r} is not a valid search "
+                         f"range ({' '.join(str(error).split())})") from None
     raise SweepError(f"lenbench: optuna param {key}: unsupported sweep {override.input_line!r}")
+
+
+def edge_values(space: BaseDistribution) -> list[Any]:
+    """The values of a distribution that bound what a trial can draw: both ends of a range, every choice."""
+    if isinstance(space, CategoricalDistribution):
+        return list(space.choices)
+    return [space.low, space.high]
 
 
 def search_space(overrides: Sequence[Override]) -> tuple[list[str], dict[str, BaseDistribution]]:
@@ -227,7 +240,35 @@ class OptunaSweeper(Sweeper):
                 "lenbench: optuna params name keys that are not in the composed config (no trial was run; "
                 "prefix a key with + to add it): " + "; ".join(missing)
             )
+        self._check_edges(fixed, space)
         return fixed, space
+
+    def _check_edges(self, fixed: list[str], space: dict[str, BaseDistribution]) -> None:
+        """SweepError when a value at an end of a range (or a choice) fails the pre-launch checks with the
+        other params at their lower ends and at their upper ends alike: a space whose trials would fail
+        there runs no trial. (Both contexts, so that two params bounding each other do not refuse a
+        space that is valid inside.)"""
+        contexts = [{key: edge_values(dist)[0] for key, dist in space.items()},
+                    {key: edge_values(dist)[-1] for key, dist in space.items()}]
+        errors: dict[tuple, str | None] = {}
+
+        def error_of(params: dict[str, Any]) -> str | None:
+            job = tuple(f"{k}={override_value(v)}" for k, v in sorted(params.items()))
+            if job not in errors:
+                errors[job] = job_error(self.hydra_context.config_loader, self.config, [*fixed, *job], self.loaded)
+            return errors[job]
+
+        failures: dict[str, list[str]] = {}  # error -> the edge values that raise it
+        for key, dist in space.items():
+            for value in edge_values(dist):
+                found = [error_of({**context, key: value}) for context in contexts]
+                if all(found):
+                    failures.setdefault(found[0], []).append(f"{key}={override_value(value)}")
+        if failures:
+            shown = [f"{error} (at {', '.join(where)})" for error, where in list(failures.items())[:5]]
+            more = f"; ... and {len(failures) - 5} more" if len(failures) > 5 else ""
+            raise SweepError("lenbench: the optuna search space holds invalid configs (no trial was run): "
+                             + "; ".join(shown) + more)
 
     # -- the study ---------------------------------------------------------------------------------
 
@@ -241,14 +282,19 @@ class OptunaSweeper(Sweeper):
 
     def _open_study(self) -> optuna.Study:
         engine = {"connect_args": {"timeout": 120}} if sqlite_path(self.storage) else {}
-        with store_setup_lock(self.storage), _known_experimental():
-            storage = optuna.storages.RDBStorage(
-                self.storage, engine_kwargs=engine, heartbeat_interval=self.heartbeat_interval,
-                grace_period=self.grace_period, heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(),
-            )
-            study = optuna.create_study(
-                study_name=self.study_name, storage=storage, directions=self.directions, load_if_exists=True
-            )
+        try:
+            with store_setup_lock(self.storage), _known_experimental():
+                storage = optuna.storages.RDBStorage(
+                    self.storage, engine_kwargs=engine, heartbeat_interval=self.heartbeat_interval,
+                    grace_period=self.grace_period, heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(),
+                )
+                study = optuna.create_study(
+                    study_name=self.study_name, storage=storage, directions=self.directions, load_if_exists=True
+                )
+        except (ConfigError, SQLAlchemyError, OSError, ValueError) as error:
+            raise SweepError(f"lenbench: hydra.sweeper.storage={self.storage!r}: cannot open the study "
+                             f"({' '.join(str(error).split())[:300]}); use a writable SQLAlchemy URL, e.g. "
+                             "sqlite:///optuna.db") from None
         if _directions(study) != self.directions:
             raise SweepError(
                 f"lenbench: study '{self.study_name}' in {self.storage} has directions {_directions(study)}, "

@@ -20,6 +20,7 @@ import hashlib
 import json
 import logging
 import math
+import os
 import re
 from collections import Counter
 from pathlib import Path
@@ -80,10 +81,12 @@ def check_dataset_files(cfg: DatasetConfig) -> None:
         source: DataFileConfig = getattr(cfg, split)
         if source.path is None:
             continue
-        if not Path(source.path).expanduser().is_file():
+        path = Path(source.path).expanduser()
+        if not path.is_file():
+            what = "a dangling symlink or a symlink loop" if path.is_symlink() else "not a file"
             raise ConfigError(
-                f"dataset.{split}.path={source.path!r} is not a file (resolved from {Path.cwd()}: "
-                f"{Path(source.path).expanduser().resolve()}); point it at a local json, jsonl or parquet file"
+                f"dataset.{split}.path={source.path!r} is {what} (resolved from {Path.cwd()}: "
+                f"{os.path.realpath(path)}); point it at a local json, jsonl or parquet file"
             )
         file_format(source, split)
 
@@ -113,14 +116,14 @@ def _read_text_rows(path: Path, fmt: str, limit: int | None) -> list[Any]:
     """The rows of a json or jsonl file (read_rows without the encoding check)."""
     if fmt == "json":
         try:
-            rows = json.loads(path.read_text(encoding="utf-8"))
+            rows = json.loads(path.read_text(encoding="utf-8-sig"))  # -sig: a byte-order mark is not a row
         except json.JSONDecodeError as error:
             raise ConfigError(f"{path}: not valid JSON ({error})") from None
         if not isinstance(rows, list):
             raise ConfigError(f"{path}: a json dataset must be a list of objects, found {type(rows).__name__}")
         return rows[:limit]
     rows = []
-    with path.open(encoding="utf-8") as lines:
+    with path.open(encoding="utf-8-sig") as lines:  # -sig: a byte-order mark is not part of the first row
         for number, line in enumerate(lines, start=1):
             if limit is not None and len(rows) >= limit:
                 break
@@ -204,6 +207,15 @@ def difficulty_level(value: Any) -> int:
     return int(round(float(match.group()))) if match else 0
 
 
+def what_is_wrong(value: Any, expected: str) -> str:
+    """Why a field's value gives no question or answer: it is missing or empty, or of another type."""
+    if value is None or (isinstance(value, (str, list, tuple, dict)) and not value) or (
+            isinstance(value, str) and not value.strip()) or (isinstance(value, float) and math.isnan(value)):
+        return "is missing or empty"
+    shown = repr(value)
+    return f"holds a {type(value).__name__} ({shown[:40] + '...' if len(shown) > 40 else shown}), not {expected}"
+
+
 def problem_row(row: Any, index: int, source: DataFileConfig, split: str, stem: str) -> dict:
     """One TaskData row from one file row; InvalidRow names the missing field."""
     if isinstance(row, InvalidRow):
@@ -211,16 +223,18 @@ def problem_row(row: Any, index: int, source: DataFileConfig, split: str, stem: 
     if not isinstance(row, dict):
         raise InvalidRow(f"is a {type(row).__name__}, not an object")
     fields = source.fields
-    question = question_text(field_value(row, fields.question))
+    raw_question = field_value(row, fields.question)
+    question = question_text(raw_question)
     if question is None:
-        raise InvalidRow(
-            f"has no question: field {fields.question!r} (dataset.{split}.fields.question) is missing or empty"
-        )
-    alternatives = answer_alternatives(field_value(row, fields.answer), fields.answer_list)
-    answer = (ALTERNATIVES_SHOWN_AS.join(alternatives) if alternatives else answer_text(field_value(row, fields.answer))
+        raise InvalidRow(f"has no question: field {fields.question!r} (dataset.{split}.fields.question) "
+                         f"{what_is_wrong(raw_question, 'text or a chat list')}")
+    raw_answer = field_value(row, fields.answer)
+    alternatives = answer_alternatives(raw_answer, fields.answer_list)
+    answer = (ALTERNATIVES_SHOWN_AS.join(alternatives) if alternatives else answer_text(raw_answer)
               ) or answer_from_solution(field_value(row, fields.solution))
     if answer is None:
-        where = f"field {fields.answer!r} (dataset.{split}.fields.answer) is missing or empty" if fields.answer else ""
+        where = (f"field {fields.answer!r} (dataset.{split}.fields.answer) "
+                 f"{what_is_wrong(raw_answer, 'text, a number or a list of them')}") if fields.answer else ""
         if fields.solution:
             where += (" and " if where else "") + f"field {fields.solution!r} has no '####' answer line"
         raise InvalidRow(f"has no answer: {where}")
@@ -245,7 +259,7 @@ def load_split(cfg: DatasetConfig, split: str) -> tuple[list[dict], int]:
     """(problem rows, skipped rows) of one split's file."""
     source: DataFileConfig = getattr(cfg, split)
     path = Path(source.path).expanduser()
-    rows = read_rows(path, file_format(source, split), cfg.limit)
+    rows = read_rows(path, file_format(source, split), cfg.limit if source.difficulties is None else None)
     problems, skipped = [], []
     for index, row in enumerate(rows):
         try:
@@ -256,6 +270,8 @@ def load_split(cfg: DatasetConfig, split: str) -> tuple[list[dict], int]:
                     f"{path}: row {index} {error}; fix the file, or set dataset.skip_invalid=true to skip such rows"
                 ) from None
             skipped.append(index)
+    if source.difficulties is not None:
+        problems = keep_difficulties(problems, source.difficulties, f"dataset.{split}.difficulties", path)[:cfg.limit]
     if skipped:
         logger.warning("%s: skipped %d malformed rows (dataset.skip_invalid=true): %s", path, len(skipped),
                        ", ".join(map(str, skipped[:20])) + (" ..." if len(skipped) > 20 else ""))
@@ -266,6 +282,17 @@ def load_split(cfg: DatasetConfig, split: str) -> tuple[list[dict], int]:
             "unique field (or be null for row numbers)"
         )
     return problems, len(skipped)
+
+
+def keep_difficulties(problems: list[dict], levels: list[int], field: str, path: Path) -> list[dict]:
+    """The problems at one of `levels`; a ConfigError naming `field` and the levels the file has when
+    none is."""
+    kept = [p for p in problems if p["difficulty"] in set(levels)]
+    if problems and not kept:
+        present = sorted(Counter(p["difficulty"] for p in problems).items())
+        raise ConfigError(f"{field}={list(levels)} keeps no problem of {path}; its levels (problems): "
+                          + ", ".join(f"{level} ({count})" for level, count in present))
+    return kept
 
 
 def digest(problems: list[dict]) -> str:

@@ -13,7 +13,7 @@ callbacks load on first use: reading a store (the report, `lenbench.runs cleanup
 
 from lenbench.tracking.datasets import DataInput, log_inputs, task_inputs
 from lenbench.tracking.job import (
-    Terminated,
+    StoreFailed,
     flatten,
     is_main_process,
     log_artifact,
@@ -25,7 +25,15 @@ from lenbench.tracking.job import (
     tracked_run,
 )
 from lenbench.tracking.liveness import RunningRun, death_reason, end_dead_runs, heartbeat, liveness_tags, running_runs
-from lenbench.tracking.read import download_artifact, has_experiment, log_folder_run, metric_history, run_table
+from lenbench.tracking.read import (
+    check_existing_store,
+    download_artifact,
+    has_experiment,
+    log_folder_run,
+    metric_history,
+    run_table,
+)
+from lenbench.tracking.stop_signals import Terminated
 from lenbench.tracking.store import (
     KIND_TAG,
     TRAINING_KIND,
@@ -49,9 +57,9 @@ def __getattr__(name: str):
 
 
 __all__ = [
-    "KIND_TAG", "TRAINING_KIND", "DataInput", "RunningRun", "Terminated", *_STEPS, "check_experiment",
-    "check_server", "check_store", "death_reason", "download_artifact", "end_dead_runs", "flatten",
-    "has_experiment", "heartbeat", "is_main_process", "liveness_tags", "local_store_dir", "log_artifact",
+    "KIND_TAG", "TRAINING_KIND", "DataInput", "RunningRun", "StoreFailed", "Terminated", *_STEPS, "check_experiment",
+    "check_existing_store", "check_server", "check_store", "death_reason", "download_artifact", "end_dead_runs",
+    "flatten", "has_experiment", "heartbeat", "is_main_process", "liveness_tags", "local_store_dir", "log_artifact",
     "log_eval", "log_folder_run", "log_inputs", "log_metrics", "log_policy", "log_table", "metric_history", "run_table",
     "running_runs", "set_tag", "store_errors", "task_inputs", "tracked_run", "use_experiment",
 ]

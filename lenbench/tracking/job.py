@@ -1,7 +1,8 @@
 """One MLflow run per job, with params, config, dataset inputs, eval metrics, artifacts and status.
 
 A job's run ends FINISHED on success, FAILED on an exception, KILLED on Ctrl-C or SIGTERM
-(what Slurm and submitit send on cancellation); it is never left RUNNING. A job killed with no
+(what Slurm and submitit send on cancellation; a second signal right after the first waits,
+lenbench.tracking.stop_signals); it is never left RUNNING. A job killed with no
 chance to end its run (kill -9, a lost node) leaves it RUNNING with a stale heartbeat: the next job
 on the store ends it KILLED (lenbench.tracking.liveness).
 """
@@ -10,9 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 import tempfile
-import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,18 +19,16 @@ from typing import Any
 
 import mlflow
 import pandas as pd
+from mlflow.exceptions import MlflowException
 
 from lenbench.config import TrackingConfig
 from lenbench.store_lock import store_setup_lock
 from lenbench.tracking.datasets import DataInput, log_inputs
 from lenbench.tracking.liveness import end_dead_runs, heartbeat, liveness_tags
-from lenbench.tracking.store import check_experiment, use_experiment
+from lenbench.tracking.stop_signals import stop_signals_raise
+from lenbench.tracking.store import check_experiment, use_experiment, use_server_limits
 
 log = logging.getLogger(__name__)
-
-
-class Terminated(KeyboardInterrupt):
-    """Raised in the main thread when the process receives SIGTERM."""
 
 
 def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -44,22 +41,6 @@ def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
         else:
             flat[name] = value if isinstance(value, (int, float, str, bool)) else str(value)
     return flat
-
-
-@contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum, frame):
-        raise Terminated(f"received signal {signum}")
-
-    previous = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def is_main_process() -> bool:
@@ -79,6 +60,7 @@ def tracked_run(
     if not is_main_process():
         yield None
         return
+    use_server_limits(cfg)
     with store_setup_lock(cfg.uri):
         mlflow.set_tracking_uri(cfg.uri)
         check_experiment(cfg)
@@ -87,19 +69,38 @@ def tracked_run(
         for dead in end_dead_runs(cfg.uri, stale_after=cfg.stale_after_seconds)[0]:
             log.warning("ended %s KILLED: %s", dead.describe(), dead.dead)
         run = mlflow.start_run(run_name=run_name, tags={**tags, **liveness_tags()})
+    with stop_signals_raise():  # until the run is ended: a second stop signal must not cut that short
+        try:
+            with heartbeat(cfg.uri, run.info.run_id, cfg.heartbeat_seconds):
+                mlflow.log_params(flatten(params))
+                mlflow.log_text(resolved_yaml, "config.yaml")
+                log_inputs(inputs)
+                yield run
+        except KeyboardInterrupt:
+            end_run(run, "KILLED")
+            raise
+        except MlflowException as error:  # the store itself failed (e.g. a tracking server that went away)
+            end_run(run, "FAILED")
+            raise StoreFailed(f"the MLflow store {cfg.uri} failed: {' '.join(str(error).split())[:400]}") from error
+        except BaseException:
+            end_run(run, "FAILED")
+            raise
+        end_run(run, "FINISHED")
+
+
+class StoreFailed(RuntimeError):
+    """The tracking store failed during a job (lenbench.run turns it into one line)."""
+
+
+def end_run(run: mlflow.ActiveRun, status: str) -> None:
+    """End the active run with `status`; when the store cannot be reached, say so in one line and leave
+    the run to the liveness check (the next job on the store, or `python -m lenbench.runs cleanup`,
+    ends it KILLED)."""
     try:
-        with _sigterm_as_interrupt(), heartbeat(cfg.uri, run.info.run_id, cfg.heartbeat_seconds):
-            mlflow.log_params(flatten(params))
-            mlflow.log_text(resolved_yaml, "config.yaml")
-            log_inputs(inputs)
-            yield run
-    except KeyboardInterrupt:
-        mlflow.end_run(status="KILLED")
-        raise
-    except BaseException:
-        mlflow.end_run(status="FAILED")
-        raise
-    mlflow.end_run(status="FINISHED")
+        mlflow.end_run(status=status)
+    except Exception as error:  # the store went away (a dead tracking server, a full disk)
+        log.error("could not end MLflow run %s %s (%s): the next job on this store, or `python -m lenbench.runs "
+                  "cleanup`, ends it KILLED", run.info.run_id, status, " ".join(str(error).split())[:200])
 
 
 def log_table(frame: pd.DataFrame, artifact_path: str) -> None:

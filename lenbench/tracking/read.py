@@ -8,13 +8,27 @@ import mlflow
 import pandas as pd
 from mlflow.exceptions import MlflowException
 
-from lenbench.tracking.store import use_experiment
+from lenbench.errors import ConfigError
+from lenbench.store_lock import sqlite_path
+from lenbench.tracking.store import local_store_dir, use_experiment
 
 FINISHED, NOT_FINISHED = "attributes.status = 'FINISHED'", "attributes.status != 'FINISHED'"
 
 
+def check_existing_store(uri: str) -> None:
+    """ConfigError unless a local store to be read exists: reading one that does not would create it
+    empty (a sqlite file, a file store's folder) and then report that it holds nothing."""
+    database = sqlite_path(uri)
+    if database is not None and not database.is_file():
+        raise ConfigError(f"no MLflow store at {uri} (file {database} does not exist)")
+    folder = local_store_dir(uri) if database is None else None
+    if folder is not None and not folder.is_dir():
+        raise ConfigError(f"no MLflow store at {uri} (folder {folder} does not exist)")
+
+
 def has_experiment(uri: str, experiment: str) -> bool:
-    """Whether the store `uri` has an experiment of that name (makes `uri` the current store)."""
+    """Whether the existing store `uri` has an experiment of that name (makes `uri` the current store)."""
+    check_existing_store(uri)
     mlflow.set_tracking_uri(uri)
     return mlflow.get_experiment_by_name(experiment) is not None
 

@@ -7,6 +7,7 @@ existing one that has no kind yet (a kind chosen by someone else is left as it i
 
 from __future__ import annotations
 
+import os
 import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -75,6 +76,15 @@ def check_server(cfg: TrackingConfig, timeout: float = SERVER_PROBE_SECONDS) -> 
             f"tracking.uri={cfg.uri!r}: no tracking server answers at {host}:{port} ({reason}, "
             f"{timeout:g} s probe); start it (mlflow server --host {host} --port {port}) or fix tracking.uri"
         ) from None
+
+
+def use_server_limits(cfg: TrackingConfig) -> None:
+    """Bound how long this process's MLflow requests to an http(s) tracking server wait and retry
+    (tracking.server_retries, tracking.server_timeout_seconds; MLflow reads them per request)."""
+    if urlsplit(cfg.uri).scheme in ("http", "https"):
+        os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = str(cfg.server_retries)
+        os.environ["MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR"] = "1"
+        os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] = str(cfg.server_timeout_seconds)
 
 
 def check_experiment(cfg: TrackingConfig) -> None:
