@@ -258,6 +258,15 @@ def test_l1_instruction_and_prompt():
     )
 
 
+@pytest.mark.parametrize("text", ["Think for {n} tokens in {language}.", "Think for {n} tokens {0}.",
+                                  "Think for {n} {tokens", "Think for {n} tokens, {n.real.x}."])
+def test_an_l1_instruction_that_cannot_be_filled_is_a_config_error(text):
+    message = r"^method.exact_instruction=.* cannot be filled in .*allowed: text with \{n\}"
+    with pytest.raises(ConfigError, match=message):
+        l1.L1MethodConfig(exact_instruction=text).validate()
+    l1.L1MethodConfig(exact_instruction="Think for {n} tokens {{inside braces}}.").validate()  # doubled braces
+
+
 def test_l1_budget_sampling_is_seeded_uniform_and_inclusive():
     first = [l1.sample_budget(random.Random(3), 1, 3) for _ in range(5)]
     rng_a, rng_b = random.Random(7), random.Random(7)

@@ -105,6 +105,17 @@ def test_a_further_grpo_config_field_reaches_trl(compose, tmp_path):
     ("+trainer.extra.learning_rate=0.1", r"^trainer\.extra\.learning_rate=0\.1: .*\(set trainer\.learning_rate\)"),
     ("+trainer.extra.generation_batch_size=7",
      r"^trainer\.extra \(generation_batch_size=7\): GRPOConfig refuses it: generation_batch_size \(7\) must be"),
+    # settings that would bypass the run's own (the completion cap recorded as 48, rollouts of 400)
+    ("+trainer.extra.generation_kwargs={max_tokens:400}",
+     r"^trainer\.extra\.generation_kwargs\.max_tokens: the run sets it \(trainer\.max_completion_length"),
+    ("+trainer.extra.generation_kwargs={max_new_tokens:400,top_k:3}",
+     r"^trainer\.extra\.generation_kwargs\.max_new_tokens"),
+    ("+trainer.extra.reward_weights=[1.0,2.0,3.0]", r"^trainer\.extra\.reward_weights=.*the method decides how its "
+                                                    r"rewards combine"),
+    # values TRL takes and the generation backend refuses only after the model loaded
+    ("+trainer.extra.top_k=-5", r"^trainer\.extra\.top_k=-5 is out of range; allowed: >= 0$"),
+    ("+trainer.extra.min_p=1.5", r"^trainer\.extra\.min_p=1\.5 is out of range; allowed: in \[0\.0, 1\.0\]$"),
+    ("+trainer.extra.repetition_penalty=0.0", r"^trainer\.extra\.repetition_penalty=0\.0 is out of range"),
 ])
 def test_an_unknown_or_invalid_grpo_config_field_is_one_line_naming_it(compose, override, message):
     from lenbench.errors import ConfigError

@@ -54,8 +54,14 @@ class L1MethodConfig(MethodConfig):
         check_range("method.alpha", self.alpha, low=0.0)
         check_range("method.delta", self.delta, low=0.0, high=1.0)
         for name in ("exact_instruction", "max_instruction"):
-            if "{n}" not in getattr(self, name):
-                raise ConfigError(f"method.{name}={getattr(self, name)!r} must contain {{n}}, where N goes")
+            text = getattr(self, name)
+            if "{n}" not in text:
+                raise ConfigError(f"method.{name}={text!r} must contain {{n}}, where N goes")
+            try:
+                text.format(n=1)
+            except (KeyError, IndexError, ValueError, AttributeError) as error:
+                raise ConfigError(f"method.{name}={text!r} cannot be filled in ({type(error).__name__}: {error}); "
+                                  "allowed: text with {n} where N goes, and literal braces doubled ({{ }})") from None
         if not self.eval_budgets:
             raise ConfigError("method.eval_budgets must list at least one budget")
         for i, budget in enumerate(self.eval_budgets):

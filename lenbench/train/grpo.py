@@ -32,7 +32,7 @@ from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 from trl import GRPOConfig, GRPOTrainer
 
 from lenbench.config import TrainerConfig
-from lenbench.errors import ConfigError
+from lenbench.errors import ConfigError, check_range
 from lenbench.models import resolve_device
 from lenbench.train.checkpoints import HOOK_STATE_FILE
 
@@ -211,6 +211,25 @@ def grpo_args(cfg: TrainerConfig, *args, **kwargs) -> GRPOConfig:
     return GRPOConfig(**grpo_kwargs(cfg, *args, **kwargs), **cfg.extra)
 
 
+METHOD_OWNED = {
+    "reward_weights": "the method decides how its rewards combine (LEAD's PSI weights, one weight per reward "
+                      "function it builds); set its method.* knobs",
+    "reward_funcs": "the method builds its reward functions",
+}
+"""GRPOConfig fields a method, not the user, decides."""
+EXTRA_RANGES = {
+    "top_k": {"low": 0},  # 0: off (TRL's default)
+    "min_p": {"low": 0.0, "high": 1.0},
+    "repetition_penalty": {"low": 0.0, "low_inclusive": False},
+    "num_completions_to_print": {"low": 0},
+}
+"""Ranges of GRPOConfig fields that TRL takes as they are and the generation backend refuses later."""
+GENERATION_OWNED = frozenset({"max_tokens", "max_new_tokens", "max_length", "min_tokens", "min_new_tokens",
+                              "temperature", "top_p", "n", "num_return_sequences", "seed"})
+"""Keys of GRPOConfig.generation_kwargs (passed to vLLM's SamplingParams or transformers' GenerationConfig,
+overriding TRL's own) that would replace a setting the run records: the completion cap above all."""
+
+
 def check_extra(cfg: TrainerConfig) -> None:
     """ConfigError naming the first trainer.extra field that TRL's GRPOConfig lacks, that lenbench sets
     itself, whose value has the wrong type, or that GRPOConfig refuses; runs before any compute."""
@@ -234,6 +253,17 @@ def check_extra(cfg: TrainerConfig) -> None:
                               f"allowed: a GRPOConfig field lenbench does not set{hint}")
         if not _accepts(hints.get(key), value):
             raise ConfigError(f"{where} is not of GRPOConfig.{key}'s type; allowed: {_type_name(hints[key])}")
+        if key in METHOD_OWNED:
+            raise ConfigError(f"{where}: {METHOD_OWNED[key]}; allowed in trainer.extra: a GRPOConfig field lenbench "
+                              "does not set")
+        if key in EXTRA_RANGES:
+            check_range(f"trainer.extra.{key}", value, **EXTRA_RANGES[key])
+        if key == "generation_kwargs" and value:
+            if taken := sorted(set(_as_mapping(value)) & GENERATION_OWNED):
+                owned = ", ".join(sorted(GENERATION_OWNED))
+                raise ConfigError(f"trainer.extra.generation_kwargs.{taken[0]}: the run sets it (trainer."
+                                  "max_completion_length, temperature, top_p, num_generations, seed); allowed in "
+                                  f"generation_kwargs: other sampling settings, not {owned}")
     checked = {**managed, "bf16": False, "use_cpu": True}  # GPU-only settings are checked on the machine that computes
     checked.pop("save_steps")
     try:
@@ -242,6 +272,16 @@ def check_extra(cfg: TrainerConfig) -> None:
         reason = " ".join(str(error).split())
         raise ConfigError(f"trainer.extra ({', '.join(f'{k}={v!r}' for k, v in cfg.extra.items())}): "
                           f"GRPOConfig refuses it: {reason}") from None
+
+
+def _as_mapping(value: Any) -> dict:
+    """generation_kwargs as a dict (GRPOConfig also takes it as a JSON string); {} when it is neither."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            return {}
+    return dict(value) if isinstance(value, typing.Mapping) else {}
 
 
 def _accepts(hint, value) -> bool:
