@@ -138,24 +138,58 @@ def check_train_size(run: RunConfig, problems: int, what: str) -> None:
 
 def check_task_data(run: RunConfig, data, tokenizer) -> None:
     """Step 4 of preflight, the loaded problems against the config, before any model is loaded or run
-    recorded: a training method needs a train set of at least one step's prompts; the testbed model's
-    model.max_positions must hold the longest prompt plus the longest completion."""
+    recorded: a training method needs a train set of at least one step's prompts; the model's context
+    (`model_context`) must hold the longest prompt plus the longest completion."""
     from lenbench.registry import METHODS
 
     trains = METHODS[run.method.name].trains
     if trains and run.dataset.adapter == "file":
         check_train_size(run, len(data.train), f"dataset.train.path={run.dataset.train.path!r}")
-    if run.model.source != "testbed":
+    context, source = model_context(run)
+    if context is None:
         return
-    splits = [data.eval, data.train] if trains else [data.eval]
-    prompt = max(len(tokenizer(text)["input_ids"]) for split in splits for text in split["prompt"])
     completion = max(run.trainer.max_completion_length, run.eval_max_new_tokens) if trains else run.eval_max_new_tokens
-    if prompt + completion > run.model.max_positions:
-        raise ConfigError(
-            f"model.max_positions={run.model.max_positions} is shorter than the longest prompt ({prompt} tokens) "
-            f"plus the longest completion ({completion} tokens: trainer.max_completion_length / "
-            f"eval.max_new_tokens) = {prompt + completion}; raise model.max_positions or shorten the completions"
-        )
+    for split_name, split in (("eval", data.eval), ("train", data.train)) if trains else (("eval", data.eval),):
+        if len(split) == 0:
+            continue
+        lengths = [len(ids) for ids in tokenizer(list(split["prompt"]))["input_ids"]]
+        longest = max(range(len(lengths)), key=lengths.__getitem__)
+        prompt = lengths[longest]
+        if prompt + completion > context:
+            remedy = "raise it" if source.startswith(("model.", "trainer.")) else "use a model with a longer context"
+            raise ConfigError(
+                f"{source}={context} is shorter than the longest {split_name} prompt (problem "
+                f"{split['problem_id'][longest]!r}: {prompt} tokens) plus the longest completion ({completion} tokens: "
+                f"trainer.max_completion_length / eval.max_new_tokens) = {prompt + completion}; shorten the "
+                f"completions, leave such problems out, or {remedy}"
+            )
+
+
+def model_context(run: RunConfig) -> tuple[int | None, str]:
+    """(tokens a sequence may hold, where that number comes from): the testbed's model.max_positions; a
+    local model's config.json (max_position_embeddings, or n_positions / seq_length); vLLM's
+    trainer.vllm_max_model_length when it is set, vLLM is used and it is shorter. (None, "") when the
+    model's config states none."""
+    from lenbench.models import local_model_dir
+
+    if run.model.source == "testbed":
+        return run.model.max_positions, "model.max_positions"
+    context, source = None, ""
+    config_file = local_model_dir(run) / "config.json"
+    try:
+        config = json.loads(config_file.read_text())
+    except (OSError, ValueError):
+        config = {}
+    config = {**config.get("text_config", {}), **config} if isinstance(config.get("text_config"), dict) else config
+    for key in ("max_position_embeddings", "n_positions", "seq_length", "max_sequence_length"):
+        if isinstance(config.get(key), int) and config[key] > 0:
+            context, source = config[key], f"the model's context ({config_file}: {key})"
+            break
+    uses_vllm = run.trainer.use_vllm or run.eval.backend == "vllm"
+    cap = run.trainer.vllm_max_model_length
+    if uses_vllm and cap and (context is None or cap < context):
+        context, source = cap, "trainer.vllm_max_model_length"
+    return context, source
 
 
 class OutputDirCheck(Callback):

@@ -24,6 +24,7 @@ from omegaconf import DictConfig, OmegaConf
 from lenbench.config import RunConfig
 from lenbench.errors import ConfigError
 from lenbench.preflight import preflight
+from lenbench.store_lock import output_dir_lock
 from lenbench.tracking import StoreFailed
 
 log = logging.getLogger(__name__)  # Hydra's job log: the console and <job dir>/run.log
@@ -94,14 +95,21 @@ def keep_policy(model, tokenizer, folder: Path, run: RunConfig) -> Path:
 
 def run_job(cfg: DictConfig) -> tuple[float, float]:
     """One job end to end; every config error is raised by preflight, before any model is built."""
-    from lenbench.models import load_policy, policy_path
     from lenbench.process_group import export_task_environment
-    from lenbench.registry import METHODS
 
     task = export_task_environment()  # a Submitit job of several tasks: one process group, before any check
     if task:
         log.info("process group: %s", task)
     out_dir = job_output_dir()
+    with output_dir_lock(out_dir):  # one job at a time in a directory (two resuming it would mix checkpoints)
+        return train_evaluate_record(cfg, out_dir)
+
+
+def train_evaluate_record(cfg: DictConfig, out_dir: Path) -> tuple[float, float]:
+    """run_job's work in its (locked) output directory."""
+    from lenbench.models import load_policy, policy_path
+    from lenbench.registry import METHODS
+
     job = preflight(cfg, out_dir=out_dir)  # here, on the machine that computes
     run, data, recipe, checkpoint = job.run, job.data, job.recipe, job.checkpoint
     threads = run.trainer.torch_threads or launcher_cpus()

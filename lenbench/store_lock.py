@@ -1,16 +1,20 @@
-"""A file lock beside a sqlite store while it may be created or migrated (MLflow, Optuna).
+"""File locks: beside a sqlite store while it may be created or migrated (MLflow, Optuna), and in a
+job's output directory while the job runs.
 
 Parallel jobs that open a new sqlite store at once race in its schema creation ("table
 _alembic_tmp_metrics already exists" from MLflow, measured with a 2-job Submitit sweep); one at a
 time, the first creates the store and the others find it ready. Other stores need no lock.
+Two jobs in one output directory (the same `hydra.run.dir`, e.g. resuming one interrupted job
+twice) would write their checkpoints into each other's: the second is refused.
 """
 
 from __future__ import annotations
 
+import os
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 
-from filelock import FileLock
+from filelock import FileLock, Timeout
 
 from lenbench.errors import ConfigError
 
@@ -35,3 +39,31 @@ def store_setup_lock(uri: str, timeout: float = 600) -> AbstractContextManager:
         reason = f"{type(error).__name__}: {error.strerror or error}"
         raise ConfigError(f"store {uri!r}: cannot create its lock file {lock} ({reason})") from None
     return FileLock(str(lock), timeout=timeout)
+
+
+OUTPUT_DIR_LOCK = ".lenbench.lock"
+
+
+class output_dir_lock:  # noqa: N801 - used as a context manager, like FileLock
+    """Hold `<out_dir>/.lenbench.lock` while a job runs; a ConfigError at once when another job holds it.
+    Only the main process of a multi-process launch locks (the others share its directory)."""
+
+    def __init__(self, out_dir: Path):
+        self.out_dir = out_dir
+        self.lock: FileLock | None = None
+
+    def __enter__(self) -> None:
+        if int(os.environ.get("RANK", "0")) != 0:
+            return
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        path = self.out_dir / OUTPUT_DIR_LOCK
+        self.lock = FileLock(str(path), timeout=0)
+        try:
+            self.lock.acquire()
+        except Timeout:
+            raise ConfigError(f"another job is running in {self.out_dir} (it holds {path}); wait for it to end, or "
+                              "give this one another directory (hydra.run.dir)") from None
+
+    def __exit__(self, *exc) -> None:
+        if self.lock is not None:
+            self.lock.release()

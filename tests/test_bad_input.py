@@ -293,13 +293,34 @@ def test_max_positions_shorter_than_prompt_plus_completion_names_both(compose, t
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     short = prompt + completion - 1  # holds the completion alone, not the prompt too
     cfg = compose("+experiment=micro", "method=base", f"model.max_positions={short}", f"tracking.uri={uri}")
-    names_both = rf"model\.max_positions={short} .*\({prompt} tokens\).*\({completion} tokens"
+    names_both = rf"model\.max_positions={short} .*: {prompt} tokens\).*\({completion} tokens"
     with pytest.raises(ConfigError, match=names_both):
         entry.run_job(cfg)
     assert _no_runs(uri)
     from lenbench.preflight import check_task_data
 
     check_task_data(replace(run, model=replace(run.model, max_positions=prompt + completion)), data, tokenizer)
+
+
+def test_a_prompt_longer_than_a_real_models_context_names_the_problem(compose, tmp_path, monkeypatch, tiny_dir):
+    from lenbench.preflight import preflight
+
+    monkeypatch.chdir(tmp_path)
+    context = json.loads((tiny_dir / "config.json").read_text())["max_position_embeddings"]
+    rows = [{"problem": "What is 1 + 1?", "answer": "2", "id": "short"},
+            {"problem": "Add up " + " + ".join(["1"] * context) + ".", "answer": str(context), "id": "long one"}]
+    data = tmp_path / "eval.jsonl"
+    data.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    job = ["+experiment=micro", "method=base", "model=local", f"model.path={tiny_dir}", "dataset=file",
+           f"dataset.eval.path={data}", "dataset.eval.fields.id=id"]
+    message = (rf"^the model's context \({re.escape(str(tiny_dir))}/config.json: max_position_embeddings\)={context} "
+               r"is shorter than the longest eval prompt \(problem 'long one': \d+ tokens\) plus the longest")
+    with pytest.raises(ConfigError, match=message):
+        preflight(compose(*job), machine=False)
+    preflight(compose(*job, "dataset.limit=1"), machine=False)  # the short problem alone fits
+    with pytest.raises(ConfigError, match=r"^trainer.vllm_max_model_length=16 is shorter than the longest eval prompt"):
+        preflight(compose(*job, "dataset.limit=1", "eval.backend=vllm", "trainer.vllm_max_model_length=16"),
+                  machine=False)
 
 
 # --- scratch of killed builds ---------------------------------------------------------------------

@@ -25,7 +25,7 @@ from lenbench.methods.lapo import LengthTable
 from lenbench.models import load_model, policy_path
 from lenbench.registry import recipe_for
 from lenbench.testbed.data import load_testbed
-from lenbench.train.checkpoints import HOOK_STATE_FILE, checkpoint_step, resolve_resume
+from lenbench.train.checkpoints import HOOK_STATE_FILE, checkpoint_step, job_settings, resolve_resume
 from lenbench.train.grpo import build_trainer
 from lenbench.train.lapo import LAPOState, train_lapo
 
@@ -45,7 +45,7 @@ def _trainer(run, out: Path):
     recipe = recipe_for(run, data)
     model, tokenizer = load_model(policy_path(run))
     trainer = build_trainer(run, model, tokenizer, data.train, recipe.reward_funcs(), out,
-                            hooks=recipe.hooks(tokenizer), aggregation=recipe.aggregation)
+                            hooks=recipe.hooks(tokenizer), aggregation=recipe.aggregation, settings=recipe.settings())
     return trainer, [p.detach().clone() for p in model.parameters()]
 
 
@@ -120,6 +120,56 @@ def test_resolve_resume_finds_complete_checkpoints_and_rejects_the_rest(compose,
         resolve_resume("auto", folders[:1])
     with pytest.raises(ConfigError, match="saved at step 1, between two of the trainer.num_iterations=2"):
         resolve_resume(str(tmp_path / "trainer" / "checkpoint-1"), folders, num_iterations=2)
+
+
+def test_resume_refuses_a_checkpoint_of_other_settings_and_falls_back_past_incomplete_ones(compose, tmp_path):
+    from dataclasses import replace
+
+    run = load_run_config(compose("+experiment=micro", "method=lead", "trainer.save_steps=1", "trainer.max_steps=3",
+                                  "trainer.save_total_limit=null"))
+    trainer, _ = _trainer(run, tmp_path / "trainer")
+    trainer.train()
+    folders, train_hash = [tmp_path / "trainer"], load_testbed(run.dataset).train_hash
+    mine = job_settings(run, train_hash)
+    assert resolve_resume("auto", folders, settings=mine) == tmp_path / "trainer" / "checkpoint-3"
+    # what may change: where and how fast it runs, how it saves, and training on past max_steps
+    same = replace(run, trainer=replace(run.trainer, max_steps=9, save_steps=5, torch_threads=2, resume="auto"))
+    assert resolve_resume("auto", folders, settings=job_settings(same, train_hash)).name == "checkpoint-3"
+    others = {
+        "trainer.learning_rate": replace(run, trainer=replace(run.trainer, learning_rate=1e-3)),
+        "trainer.num_generations": replace(run, trainer=replace(run.trainer, num_generations=4)),
+        "seed": replace(run, seed=7),
+        "method.w_min": replace(run, method=replace(run.method, w_min=0.3)),
+    }
+    for key, other in others.items():
+        with pytest.raises(ConfigError, match=rf"^trainer.resume='auto': .*checkpoint-3 was written by a job with "
+                                              rf"other settings \({key}: "):
+            resolve_resume("auto", folders, settings=job_settings(other, train_hash))
+    grpo = load_run_config(compose("+experiment=micro", "method=grpo"))
+    with pytest.raises(ConfigError, match=r"method.name: \"lead\" -> \"grpo\""):
+        resolve_resume("auto", folders, settings=job_settings(grpo, train_hash))
+    with pytest.raises(ConfigError, match=r"dataset.train_hash: .* -> other"):
+        resolve_resume("auto", folders, settings=job_settings(run, "other"))
+
+    (tmp_path / "trainer" / "checkpoint-3" / "optimizer.pt").unlink()  # weights without their optimizer state
+    assert resolve_resume("auto", folders, settings=mine).name == "checkpoint-2"
+    with pytest.raises(ConfigError, match=r"is not a complete checkpoint \(no the optimizer state"):
+        resolve_resume(str(tmp_path / "trainer" / "checkpoint-3"), folders, settings=mine)
+    (tmp_path / "trainer" / "checkpoint-2" / HOOK_STATE_FILE).write_text("")  # an empty method state
+    assert resolve_resume("auto", folders, settings=mine).name == "checkpoint-1"
+    assert not list((tmp_path / "trainer").glob("*/.*.tmp"))  # the state files were renamed into place
+
+
+def test_two_jobs_in_one_directory_the_second_is_refused(tmp_path):
+    from lenbench.store_lock import output_dir_lock
+
+    with output_dir_lock(tmp_path / "job"):
+        script = ("import sys; from pathlib import Path; from lenbench.store_lock import output_dir_lock\n"
+                  "with output_dir_lock(Path(sys.argv[1])): pass")
+        other = subprocess.run([sys.executable, "-c", script, str(tmp_path / "job")], capture_output=True, text=True)
+        assert other.returncode != 0 and f"another job is running in {tmp_path / 'job'}" in other.stderr
+    other = subprocess.run([sys.executable, "-c", script, str(tmp_path / "job")], capture_output=True, text=True)
+    assert other.returncode == 0, other.stderr  # released when the first job ended
 
 
 def test_bad_resume_is_one_line_before_compute(cli, tmp_path):

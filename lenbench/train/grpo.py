@@ -34,7 +34,7 @@ from trl import GRPOConfig, GRPOTrainer
 from lenbench.config import TrainerConfig
 from lenbench.errors import ConfigError, check_range
 from lenbench.models import resolve_device
-from lenbench.train.checkpoints import HOOK_STATE_FILE
+from lenbench.train.checkpoints import HOOK_STATE_FILE, JOB_FILE, write_json_atomic
 
 
 class MethodHooks(Protocol):
@@ -60,10 +60,12 @@ def fast_forward(sampler: Iterable, epochs: int) -> None:
 class LenbenchGRPOTrainer(GRPOTrainer):
     """GRPOTrainer with method hooks around reward calculation and advantage computation."""
 
-    def __init__(self, *args, hooks: MethodHooks | None = None, **kwargs):
+    def __init__(self, *args, hooks: MethodHooks | None = None, settings: dict[str, str] | None = None, **kwargs):
         from lenbench.train.vllm_rollouts import adapt_colocated_engine
 
         self.hooks = hooks
+        self.settings = settings
+        """The job's result-changing settings, saved with each checkpoint (lenbench.train.checkpoints)."""
         super().__init__(*args, **kwargs)
         adapt_colocated_engine(self)
         if getattr(getattr(self, "vllm_generation", None), "llm", None) is not None:
@@ -130,7 +132,8 @@ class LenbenchGRPOTrainer(GRPOTrainer):
         if self.args.should_save:
             folder = Path(self._get_output_dir(trial=trial)) / f"{PREFIX_CHECKPOINT_DIR}-{self.state.global_step}"
             state = self.hooks.state_dict() if hasattr(self.hooks, "state_dict") else {}
-            (folder / HOOK_STATE_FILE).write_text(json.dumps(state))
+            write_json_atomic(folder / JOB_FILE, self.settings or {})
+            write_json_atomic(folder / HOOK_STATE_FILE, state)  # last: it marks the checkpoint complete
 
     def _load_optimizer_and_scheduler(self, checkpoint):
         super()._load_optimizer_and_scheduler(checkpoint)
@@ -320,8 +323,10 @@ def build_trainer(
     callbacks=(),
     hooks: MethodHooks | None = None,
     aggregation: str = "sum_then_normalize",
+    settings: dict[str, str] | None = None,
 ):
-    """A GRPO trainer for one training stage of a run (max_steps defaults to trainer.max_steps)."""
+    """A GRPO trainer for one training stage of a run (max_steps defaults to trainer.max_steps);
+    `settings`: the job's result-changing settings, saved with each checkpoint."""
     trainer_cfg = run.trainer if max_steps is None else replace(run.trainer, max_steps=max_steps)
     if trainer_cfg.use_vllm and trainer_cfg.vllm_mode == "colocate":
         from lenbench.vllm_runtime import log_memory, prepare_engine
@@ -337,4 +342,5 @@ def build_trainer(
         processing_class=tokenizer,
         callbacks=list(callbacks),
         hooks=hooks,
+        settings=settings,
     )

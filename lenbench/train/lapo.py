@@ -219,13 +219,15 @@ def check_plan(tokenizer, plan: tuple[str, str]) -> None:
 
 
 def train_lapo(run, model, tokenizer, data, out_dir: Path, callbacks_from_step, table: LengthTable | None = None,
-               checkpoint: Path | None = None, checkpoint_stage: str | None = None):
+               checkpoint: Path | None = None, checkpoint_stage: str | None = None,
+               settings: dict[str, str] | None = None):
     """Run the configured stages; returns (trained model, path of the saved length table).
 
     `table` is the stage-1 table to start stage 2 from (stage=internalization, or a stage-2 checkpoint);
     `checkpoint` a checkpoint of stage `checkpoint_stage` to resume: a discovery one resumes stage 1, an
     internalization one skips stage 1 and resumes stage 2. `callbacks_from_step(offset)` gives the
-    trainer callbacks of a stage whose first step is offset + 1.
+    trainer callbacks of a stage whose first step is offset + 1. `settings`: the job's result-changing
+    settings, saved with each checkpoint.
     """
     from lenbench.train.grpo import build_trainer
 
@@ -242,7 +244,7 @@ def train_lapo(run, model, tokenizer, data, out_dir: Path, callbacks_from_step, 
         stage1 = build_trainer(
             run, model, tokenizer, data.train, [discovery], out_dir / "discovery",
             max_steps=discovery_steps, callbacks=callbacks_from_step(0),
-            hooks=LAPOState("discovery", table, data.train_hash, run.dataset.name),
+            hooks=LAPOState("discovery", table, data.train_hash, run.dataset.name), settings=settings,
         )
         stage1.train(resume_from_checkpoint=resume_in("discovery"))
         model = stage1.model
@@ -256,7 +258,7 @@ def train_lapo(run, model, tokenizer, data, out_dir: Path, callbacks_from_step, 
             [InternalizationReward(method, data.grader, targets, data.plan, tokenizer)], out_dir / "internalization",
             max_steps=internalization_steps,
             callbacks=callbacks_from_step(discovery_steps if method.stage == "both" else 0),
-            hooks=LAPOState("internalization", table, data.train_hash, run.dataset.name),
+            hooks=LAPOState("internalization", table, data.train_hash, run.dataset.name), settings=settings,
         )
         stage2.train(resume_from_checkpoint=resume_in("internalization"))
         model = stage2.model
@@ -333,7 +335,7 @@ class LAPORecipe(GRPORecipe):
         model, table_path = train_lapo(
             self.run, model, tokenizer, self.data, out_dir / "lapo",
             lambda offset: [MlflowStepLogger(step_offset=offset)], table=self.table,
-            checkpoint=self.checkpoint, checkpoint_stage=self.checkpoint_stage,
+            checkpoint=self.checkpoint, checkpoint_stage=self.checkpoint_stage, settings=self.settings(),
         )
         log_artifact(table_path, TABLE_ARTIFACT.rpartition("/")[0])  # by the main process of a multi-GPU launch
         return model

@@ -38,8 +38,15 @@ class GRPORecipe:
         resume = self.run.trainer.resume
         if resume is not None and not METHODS[self.run.method.name].trains:
             raise ConfigError(f"trainer.resume={resume!r} is set, but method={self.run.method.name} does not train")
-        self.checkpoint = resolve_resume(resume, self.checkpoint_folders(out_dir), self.run.trainer.num_iterations)
+        self.checkpoint = resolve_resume(resume, self.checkpoint_folders(out_dir), self.run.trainer.num_iterations,
+                                         self.settings())
         return self.checkpoint
+
+    def settings(self) -> dict[str, str]:
+        """The job's settings that change what it trains, saved with each checkpoint and compared on resume."""
+        from lenbench.train.checkpoints import job_settings
+
+        return job_settings(self.run, self.data.train_hash)
 
     aggregation = "sum_then_normalize"
     """TRL's multi_objective_aggregation for this method's rewards (see lenbench.train.grpo.grpo_args)."""
@@ -66,6 +73,7 @@ class GRPORecipe:
         trainer = build_trainer(
             self.run, model, tokenizer, self.train_split(), self.reward_funcs(), out_dir / "trainer",
             callbacks=[MlflowStepLogger()], hooks=self.hooks(tokenizer), aggregation=self.aggregation,
+            settings=self.settings(),
         )
         trainer.train(resume_from_checkpoint=str(self.checkpoint) if self.checkpoint else None)
         return trainer.model

@@ -80,7 +80,7 @@ class ThinkPruneRecipe(GRPORecipe):
         limit = StageLimit(self.run.method, self.run.trainer.max_completion_length)
         trainer = build_trainer(self.run, model, tokenizer, self.train_split(), self.reward_funcs(),
                                 out_dir / "trainer", callbacks=[MlflowStepLogger(), limit], hooks=self.hooks(tokenizer),
-                                aggregation=self.aggregation)
+                                aggregation=self.aggregation, settings=self.settings())
         limit.trainer = trainer
         trainer.train(resume_from_checkpoint=str(self.checkpoint) if self.checkpoint else None)
         return trainer.model
