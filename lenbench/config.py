@@ -308,6 +308,10 @@ class ModelConfig:
     trust_remote_code: bool = False
     """Let transformers run Python code shipped inside the model directory (custom architectures).
     Off: the presets are all standard Qwen2 checkpoints."""
+    answer_suffix: str = "</think> answer"
+    """Text after which this model gives its final answer at once (the testbed's words; an R1-style model:
+    "\\n</think>\\n\\n\\\\boxed{"): IAPO's probes append it to partial completions (method.answer_suffix,
+    when set, wins). Set it for `model=local`."""
     think_close: Optional[str] = None
     """The marker that ends the model's thinking (`</think>` for R1-style reasoning models): `math`
     grading reads only the text after its last occurrence, and a completion without it has no answer

@@ -11,6 +11,7 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import shutil
 import signal
 import sys
 from pathlib import Path
@@ -184,12 +185,22 @@ def main(cfg: DictConfig) -> tuple[float, float]:
         if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
             raise
         raise SystemExit(f"lenbench: {error}") from None
-    except OSError as error:
-        if error.errno not in (errno.ENOSPC, errno.EDQUOT):
+    except Exception as error:
+        # a full disk: OSError ENOSPC from Python's own writes, other errors from libraries' (torch.save:
+        # "RuntimeError: unexpected pos"), so the free space of the output directory decides
+        no_space = isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT)
+        if not (no_space or disk_full(job_output_dir())):
             raise
-        where = f" writing {error.filename}" if error.filename else ""
-        raise SystemExit(f"lenbench: no space left on the device{where} ({error.strerror}); the job's MLflow "
-                         "run (if it had started) was ended FAILED") from None
+        raise SystemExit(f"lenbench: no space left on the device of {job_output_dir()} ({type(error).__name__}: "
+                         f"{' '.join(str(error).split())[:200]}); the job's MLflow run (if it had started) was "
+                         "ended FAILED") from None
+
+
+def disk_full(folder: Path, below_bytes: int = 1 << 20) -> bool:
+    """Whether the file system holding `folder` (or its nearest existing parent) has under `below_bytes`
+    free."""
+    existing = next((p for p in (folder, *folder.parents) if p.exists()), None)
+    return existing is not None and shutil.disk_usage(existing).free < below_bytes
 
 
 def cli() -> None:

@@ -204,6 +204,15 @@ def test_a_paper_recipe_holds_only_what_differs_from_its_presets(compose, path):
     assert _restated(own, parent) == [], f"{path.name} restates what its presets already set"
 
 
+@pytest.mark.parametrize("name", sorted(p.stem for p in (CONF / "experiment").glob("*.yaml") if p.stem != "micro"))
+def test_every_shipped_experiment_with_micro_passes_the_checks(compose, name, tmp_path, monkeypatch):
+    from lenbench.preflight import preflight
+
+    monkeypatch.chdir(tmp_path)
+    job = preflight(compose(f"+experiment=[{name},micro]"), machine=False)  # micro last: its groups win
+    assert job.run.model.source == "testbed" and job.run.dataset.adapter == "arith"
+
+
 def test_a_small_difficulty_gives_all_its_held_out_problems_and_none_is_a_config_error(compose):
     from lenbench.testbed.arith import all_problems, is_eval_problem
     from lenbench.testbed.data import load_testbed

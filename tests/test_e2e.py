@@ -136,3 +136,29 @@ def test_two_sigterms_during_training_end_the_run_killed_with_one_line(tmp_path)
     assert "lenbench: stopped by SIGTERM; the job's MLflow run (if it had started) was ended KILLED" in err.splitlines()
     assert list(mlflow.search_runs(experiment_names=["lenbench"])["status"]) == ["KILLED"]
 
+
+
+def test_a_full_disk_ends_the_run_failed_with_one_line(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=600k", "tmpfs", str(disk)],
+                                           capture_output=True).returncode:
+        pytest.skip("needs root to mount a 600 kB tmpfs")
+    try:
+        uri = f"sqlite:///{tmp_path / 'mlflow.db'}"  # the store has room; the job's directory has not
+        job = subprocess.run(
+            [sys.executable, "-m", "lenbench.run", "+experiment=micro", "method=grpo", "trainer.save_steps=1",
+             f"hydra.run.dir={disk / 'job'}", f"tracking.uri={uri}"],
+            cwd=tmp_path, capture_output=True, text=True, timeout=300,
+        )
+    finally:
+        subprocess.run(["umount", str(disk)], check=True)
+    assert job.returncode == 1 and "Traceback" not in job.stderr, job.stderr[-3000:]
+    assert any(line.startswith(f"lenbench: no space left on the device of {disk / 'job'}")
+               for line in job.stderr.splitlines())
+    mlflow.set_tracking_uri(uri)
+    assert list(mlflow.search_runs(experiment_names=["lenbench"])["status"]) == ["FAILED"]

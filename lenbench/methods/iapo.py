@@ -11,6 +11,7 @@ Shapes: B rollouts, T completion positions; `mask` (B, T) is 1 on valid completi
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Optional
 
 import torch
 
@@ -43,9 +44,9 @@ class IAPOMethodConfig(MethodConfig):
     """w_c, weight of z(policy entropy), signed by correctness (reference grid as w_s)."""
     sqrt_length_scale: bool = False
     """Divide the z-scores by sqrt(T_i), the reference's unit-L2 scale."""
-    answer_suffix: str = "</think> answer"
-    """Answer-forcing text appended to each prefix by the probes (testbed; a real model's template
-    would be e.g. "</think>\\n\\n\\\\boxed{")."""
+    answer_suffix: Optional[str] = None
+    """Answer-forcing text appended to each prefix by the probes; None: the model's own
+    (model.answer_suffix), so a model preset carries the text its model writes."""
     stride: int = 1
     """Probe every stride-th prefix; the gain between two probed prefixes is spread evenly over the
     tokens between them (1: every prefix)."""

@@ -16,6 +16,7 @@ import torch
 from trl.models.utils import disable_gradient_checkpointing
 from trl.trainer.utils import entropy_from_logits
 
+from lenbench.config import ModelConfig
 from lenbench.errors import ConfigError
 from lenbench.methods.iapo import (
     IAPOMethodConfig,
@@ -28,13 +29,21 @@ from lenbench.train.iapo_probe import probe_uncertainty
 from lenbench.train.recipes import GRPORecipe
 
 
-def suffix_ids(tokenizer, suffix: str) -> list[int]:
-    """The answer-forcing suffix as token ids; a ConfigError if the tokenizer cannot encode it."""
+def probe_suffix(method: IAPOMethodConfig, model_suffix: str = ModelConfig.answer_suffix) -> tuple[str, str]:
+    """(the probes' answer-forcing text, the setting it comes from): method.answer_suffix when set, else
+    the model's (model.answer_suffix)."""
+    if method.answer_suffix is not None:
+        return method.answer_suffix, "method.answer_suffix"
+    return model_suffix, "model.answer_suffix"
+
+
+def suffix_ids(tokenizer, suffix: str, field: str = "method.answer_suffix") -> list[int]:
+    """The answer-forcing suffix as token ids; a ConfigError naming `field` if the tokenizer cannot encode it."""
     ids = tokenizer.encode(suffix, add_special_tokens=False)
     unknown = tokenizer.unk_token_id
     if not ids or (unknown is not None and unknown in ids):
         raise ConfigError(
-            f"method.answer_suffix={suffix!r} cannot be encoded by this model's tokenizer (ids {ids}, unknown "
+            f"{field}={suffix!r} cannot be encoded by this model's tokenizer (ids {ids}, unknown "
             f"token id {unknown}); use the text the model writes before its final answer"
         )
     return ids
@@ -54,9 +63,9 @@ def policy_entropies(model, batch: dict, temperature: float) -> torch.Tensor:
 class IAPOHooks:
     """Engine hooks: correctness from the rewards, token-level advantages after scoring."""
 
-    def __init__(self, method: IAPOMethodConfig, tokenizer):
+    def __init__(self, method: IAPOMethodConfig, tokenizer, model_suffix: str = ModelConfig.answer_suffix):
         self.method = method
-        self.suffix = suffix_ids(tokenizer, method.answer_suffix)
+        self.suffix = suffix_ids(tokenizer, *probe_suffix(method, model_suffix))
         self.eos_ids = {tokenizer.eos_token_id} if tokenizer.eos_token_id is not None else set()
         self.correct: torch.Tensor | None = None
         self._last_end: float | None = None
@@ -129,7 +138,7 @@ class IAPORecipe(GRPORecipe):
     def check_inputs(self) -> None:
         from lenbench.models import policy_tokenizer
 
-        suffix_ids(policy_tokenizer(self.run), self.run.method.answer_suffix)
+        suffix_ids(policy_tokenizer(self.run), *probe_suffix(self.run.method, self.run.model.answer_suffix))
 
     def hooks(self, tokenizer):
-        return IAPOHooks(self.run.method, tokenizer)
+        return IAPOHooks(self.run.method, tokenizer, self.run.model.answer_suffix)
