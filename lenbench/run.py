@@ -15,6 +15,7 @@ import shutil
 import signal
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 import hydra
 import torch
@@ -178,22 +179,27 @@ def main(cfg: DictConfig) -> tuple[float, float]:
         raise SystemExit(f"lenbench: config error: {error}") from None
     except KeyboardInterrupt as stop:  # Ctrl-C or SIGTERM: the run was ended KILLED on the way out
         signum = getattr(stop, "signum", signal.SIGINT)
-        print(f"lenbench: stopped by {signal.Signals(signum).name}; the job's MLflow run (if it had started) "
-              "was ended KILLED", file=sys.stderr)
-        raise SystemExit(128 + signum) from None
+        stop_mid_run(f"stopped by {signal.Signals(signum).name}; the job's MLflow run (if it had started) was ended "
+                     "KILLED", 128 + signum)
     except StoreFailed as error:  # the store failed mid-job (a tracking server that went away)
         if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
             raise
-        raise SystemExit(f"lenbench: {error}") from None
+        stop_mid_run(str(error))
     except Exception as error:
         # a full disk: OSError ENOSPC from Python's own writes, other errors from libraries' (torch.save:
         # "RuntimeError: unexpected pos"), so the free space of the output directory decides
         no_space = isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT)
         if not (no_space or disk_full(job_output_dir())):
             raise
-        raise SystemExit(f"lenbench: no space left on the device of {job_output_dir()} ({type(error).__name__}: "
-                         f"{' '.join(str(error).split())[:200]}); the job's MLflow run (if it had started) was "
-                         "ended FAILED") from None
+        stop_mid_run(f"no space left on the device of {job_output_dir()} ({type(error).__name__}: "
+                     f"{' '.join(str(error).split())[:200]}); the job's MLflow run (if it had started) was "
+                     "ended FAILED")
+
+
+def stop_mid_run(message: str, status: int = 1) -> NoReturn:
+    """Exit with `status` and one line: on a line of its own, since a progress bar may hold the last one."""
+    print(f"\nlenbench: {message}", file=sys.stderr, flush=True)
+    raise SystemExit(status)
 
 
 def disk_full(folder: Path, below_bytes: int = 1 << 20) -> bool:

@@ -116,22 +116,26 @@ def test_two_sigterms_during_training_end_the_run_killed_with_one_line(tmp_path)
     import time
 
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    log = (tmp_path / "job.err").open("w")  # a file, not a pipe: a full pipe would block the job's writes
     job = subprocess.Popen(
         [sys.executable, "-m", "lenbench.run", "+experiment=micro", "method=grpo", "trainer.max_steps=500",
          "trainer.save_steps=1", f"tracking.uri={uri}"],
-        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=log, env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     mlflow.set_tracking_uri(uri)
     deadline = time.monotonic() + 240
-    while not list(tmp_path.glob("outputs/**/checkpoint-1")):  # training has started
-        assert job.poll() is None and time.monotonic() < deadline, job.stderr.read()[-3000:]
+    while not list(tmp_path.glob("outputs/**/checkpoint-*")):  # training has started (old ones are pruned)
+        if job.poll() is not None or time.monotonic() > deadline:
+            job.kill()
+            raise AssertionError((tmp_path / "job.err").read_text()[-3000:])
         time.sleep(0.2)
     job.send_signal(signal.SIGTERM)
     time.sleep(0.005)
     job.send_signal(signal.SIGTERM)
-    _, err = job.communicate(timeout=120)
-    assert job.returncode == 128 + signal.SIGTERM
+    job.wait(timeout=120)
+    log.close()
+    err = (tmp_path / "job.err").read_text()
+    assert job.returncode == 128 + signal.SIGTERM, (job.returncode, err[-3000:])
     assert "Traceback" not in err, err[-3000:]
     assert "lenbench: stopped by SIGTERM; the job's MLflow run (if it had started) was ended KILLED" in err.splitlines()
     assert list(mlflow.search_runs(experiment_names=["lenbench"])["status"]) == ["KILLED"]
