@@ -70,3 +70,8 @@ def check_writable_dir(field: str, value: object, directory: Path, create: bool 
     except OSError as error:
         reason = f"{type(error).__name__}: {error.strerror or error}"
         raise ConfigError(f"{field}={value!r}: {directory} is not writable ({reason})") from None
+
+
+class StoreFailed(RuntimeError):
+    """The tracking store failed during a job (a tracking server that went away); lenbench.run turns it
+    into one line."""

@@ -140,6 +140,7 @@ def check_task_data(run: RunConfig, data, tokenizer) -> None:
     """Step 4 of preflight, the loaded problems against the config, before any model is loaded or run
     recorded: a training method needs a train set of at least one step's prompts; the model's context
     (`model_context`) must hold the longest prompt plus the longest completion."""
+    from lenbench.data.prompts import encode_prompts
     from lenbench.registry import METHODS
 
     trains = METHODS[run.method.name].trains
@@ -152,7 +153,7 @@ def check_task_data(run: RunConfig, data, tokenizer) -> None:
     for split_name, split in (("eval", data.eval), ("train", data.train)) if trains else (("eval", data.eval),):
         if len(split) == 0:
             continue
-        lengths = [len(ids) for ids in tokenizer(list(split["prompt"]))["input_ids"]]
+        lengths = [len(ids) for ids in encode_prompts(tokenizer, split["prompt"])]
         longest = max(range(len(lengths)), key=lengths.__getitem__)
         prompt = lengths[longest]
         if prompt + completion > context:

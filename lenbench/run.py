@@ -18,16 +18,14 @@ from pathlib import Path
 from typing import NoReturn
 
 import hydra
-import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from lenbench.config import RunConfig
-from lenbench.errors import ConfigError
+from lenbench.errors import ConfigError, StoreFailed
 from lenbench.preflight import preflight
 from lenbench.store_lock import output_dir_lock
-from lenbench.tracking import StoreFailed
 
 log = logging.getLogger(__name__)  # Hydra's job log: the console and <job dir>/run.log
 
@@ -116,6 +114,8 @@ def train_evaluate_record(cfg: DictConfig, out_dir: Path) -> tuple[float, float]
     run, data, recipe, checkpoint = job.run, job.data, job.recipe, job.checkpoint
     threads = run.trainer.torch_threads or launcher_cpus()
     if threads:
+        import torch
+
         torch.set_num_threads(threads)
 
     from lenbench.eval import evaluate

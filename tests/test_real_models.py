@@ -397,3 +397,40 @@ def test_cli_with_a_missing_model_dir_stops_with_a_config_error(cli, tmp_path):
         result.stderr
     )
     assert "Traceback" not in result.stderr and not (tmp_path / "mlflow.db").exists()
+
+
+def test_training_and_evaluation_encode_a_prompt_alike_with_a_bos_adding_tokenizer(tiny_dir):
+    """R1-Distill's tokenizer adds a BOS, and its chat template writes one: TRL's own encoding of a
+    text prompt would hold two. Training (the trainer's prompt tokenization) and evaluation (what the
+    transformers backend feeds the model) use one encoding, with one BOS."""
+    from types import SimpleNamespace
+
+    from tokenizers.processors import TemplateProcessing
+
+    from lenbench.data.prompts import encode_prompts
+    from lenbench.eval.backend import Sampling
+    from lenbench.eval.transformers_backend import TransformersBackend
+    from lenbench.train.grpo import LenbenchGRPOTrainer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_dir)
+    tokenizer.add_special_tokens({"bos_token": "<|bos|>"})
+    bos = tokenizer.bos_token_id
+    tokenizer.backend_tokenizer.post_processor = TemplateProcessing(single="<|bos|> $A",
+                                                                    special_tokens=[("<|bos|>", bos)])
+    tokenizer.padding_side = "left"
+    prompts = ["<|bos|>What is 1 + 1?", "<|bos|>Solve $x^2 = 4$ for the positive $x$."]  # as templates write them
+    assert tokenizer(prompts[0])["input_ids"][:2] == [bos, bos]  # the tokenizer's own default: two
+
+    expected = encode_prompts(tokenizer, prompts)
+    assert [ids.count(bos) for ids in expected] == [1, 1] and all(ids[0] == bos for ids in expected)
+    trained, _, _ = LenbenchGRPOTrainer._tokenize_prompts(SimpleNamespace(processing_class=tokenizer), prompts)
+    assert trained == expected
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_dir)
+    model.resize_token_embeddings(len(tokenizer))
+    fed = []
+    model.register_forward_pre_hook(lambda module, args, kwargs: fed.append(kwargs.get("input_ids")), with_kwargs=True)
+    TransformersBackend(model, tokenizer, batch_size=2).generate(prompts, Sampling(1, False, 1.0, 1.0, 1), "eval")
+    first = fed[0]
+    evaluated = [[t for t in row.tolist() if t != tokenizer.pad_token_id] for row in first]
+    assert evaluated == expected

@@ -146,7 +146,8 @@ def test_signals_in_quick_succession_still_end_the_run_killed(store, tmp_path, s
 
     script = tmp_path / "job.py"
     script.write_text(SLOW_END_JOB)
-    job = subprocess.Popen([sys.executable, str(script), store.uri], stdout=subprocess.PIPE, text=True)
+    job = subprocess.Popen([sys.executable, str(script), store.uri], stdout=subprocess.PIPE, text=True,
+                           preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # even when we ignore it
     run_id = job.stdout.readline().strip()
     for _ in range(3):  # the second and third arrive while the first is being handled
         job.send_signal(signum)
@@ -160,6 +161,7 @@ def test_signals_in_quick_succession_still_end_the_run_killed(store, tmp_path, s
 def test_a_signal_after_the_hold_raises_again():
     from lenbench.tracking.stop_signals import stop_signals_raise
 
+    before = {signum: signal.getsignal(signum) for signum in (signal.SIGTERM, signal.SIGINT)}
     raised = 0
     with stop_signals_raise(hold_seconds=0.0):
         for _ in range(2):
@@ -168,4 +170,16 @@ def test_a_signal_after_the_hold_raises_again():
             except Terminated:
                 raised += 1
     assert raised == 2
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # previous handlers back
+    assert {signum: signal.getsignal(signum) for signum in before} == before  # previous handlers back
+
+
+def test_an_ignored_signal_stays_ignored():
+    from lenbench.tracking.stop_signals import stop_signals_raise
+
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # as in a job started in the background
+    try:
+        with stop_signals_raise():
+            assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+            os.kill(os.getpid(), signal.SIGINT)  # ignored: nothing raised
+    finally:
+        signal.signal(signal.SIGINT, previous)

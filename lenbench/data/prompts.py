@@ -2,7 +2,8 @@
 
 Datasets hold plain prompts (question + instruction). A model with a chat template (instruct and
 reasoning models) is prompted the way it was trained: the prompt as one user message, followed by
-the assistant turn's opening. A tokenizer without one (the testbed's) gets the plain prompt.
+the assistant turn's opening. A tokenizer without one (the testbed's) gets the plain prompt. Training
+and evaluation turn prompt texts into token ids the same way (`encode_prompts`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,13 @@ from datasets import Dataset
 PLAN_SENTENCE = ("I will answer the question with", "tokens.")
 """LAPO's plan sentence around its number n, as a real model writes it: "I will answer the question with
 n tokens." (TaskData.plan; a dataset whose models write it otherwise, like the testbed's, sets its own)."""
+
+
+def encode_prompts(tokenizer, texts: list[str]) -> list[list[int]]:
+    """Token ids of prompt texts, the one encoding of training (lenbench's GRPOTrainer) and evaluation
+    (both backends): no special tokens added, since a chat-templated prompt already holds its BOS (a
+    tokenizer that adds one, like R1-Distill's, would otherwise put two)."""
+    return tokenizer(list(texts), add_special_tokens=False)["input_ids"]
 
 
 def chat_prompt(tokenizer, text: str) -> str:

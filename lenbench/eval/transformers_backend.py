@@ -9,6 +9,7 @@ from __future__ import annotations
 import torch
 from tqdm.auto import tqdm
 
+from lenbench.data.prompts import encode_prompts
 from lenbench.eval.backend import Completion, Sampling
 
 
@@ -35,7 +36,8 @@ class TransformersBackend:
         results: list[list[Completion]] = []
         for start in tqdm(range(0, len(prompts), self.batch_size), desc=desc, unit="batch"):
             chunk = prompts[start : start + self.batch_size]
-            encoded = tokenizer(chunk, return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
+            ids = encode_prompts(tokenizer, chunk)
+            encoded = tokenizer.pad({"input_ids": ids}, return_tensors="pt").to(model.device)
             output = model.generate(
                 **encoded,
                 do_sample=sampling.do_sample,

@@ -23,6 +23,7 @@ from pathlib import Path
 import torch
 
 from lenbench.config import EvalConfig
+from lenbench.data.prompts import encode_prompts
 from lenbench.eval.backend import Completion, Sampling
 from lenbench.vllm_runtime import check_vllm, eager, log_memory, prepare_engine, release_engine
 
@@ -58,7 +59,7 @@ class VLLMBackend:
             top_p=sampling.top_p if sampling.do_sample else 1.0,
             max_tokens=sampling.max_new_tokens,
         )
-        requests = [{"prompt_token_ids": self.tokenizer(p, add_special_tokens=False)["input_ids"]} for p in prompts]
+        requests = [{"prompt_token_ids": ids} for ids in encode_prompts(self.tokenizer, prompts)]
         log.info("%s: %d prompts on vLLM", desc, len(requests))
         outputs = self.llm.generate(requests, sampling_params=params, use_tqdm=True)
         return completions_from_outputs(outputs, self.tokenizer, sampling.max_new_tokens)

@@ -13,7 +13,6 @@ callbacks load on first use: reading a store (the report, `lenbench.runs cleanup
 
 from lenbench.tracking.datasets import DataInput, log_inputs, task_inputs
 from lenbench.tracking.job import (
-    StoreFailed,
     flatten,
     is_main_process,
     log_artifact,
@@ -57,7 +56,7 @@ def __getattr__(name: str):
 
 
 __all__ = [
-    "KIND_TAG", "TRAINING_KIND", "DataInput", "RunningRun", "StoreFailed", "Terminated", *_STEPS, "check_experiment",
+    "KIND_TAG", "TRAINING_KIND", "DataInput", "RunningRun", "Terminated", *_STEPS, "check_experiment",
     "check_existing_store", "check_server", "check_store", "death_reason", "download_artifact", "end_dead_runs",
     "flatten", "has_experiment", "heartbeat", "is_main_process", "liveness_tags", "local_store_dir", "log_artifact",
     "log_eval", "log_folder_run", "log_inputs", "log_metrics", "log_policy", "log_table", "metric_history", "run_table",

@@ -22,6 +22,7 @@ import pandas as pd
 from mlflow.exceptions import MlflowException
 
 from lenbench.config import TrackingConfig
+from lenbench.errors import StoreFailed
 from lenbench.store_lock import store_setup_lock
 from lenbench.tracking.datasets import DataInput, log_inputs
 from lenbench.tracking.liveness import end_dead_runs, heartbeat, liveness_tags
@@ -86,10 +87,6 @@ def tracked_run(
             end_run(run, "FAILED")
             raise
         end_run(run, "FINISHED")
-
-
-class StoreFailed(RuntimeError):
-    """The tracking store failed during a job (lenbench.run turns it into one line)."""
 
 
 def end_run(run: mlflow.ActiveRun, status: str) -> None:

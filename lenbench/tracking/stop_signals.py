@@ -6,7 +6,8 @@ unwinds and is ended KILLED. A second signal a few milliseconds later (a double 
 that signals twice) would otherwise cut that unwinding short and leave the run RUNNING: for
 `hold_seconds` after the first, further signals are logged and ignored. After that, one raises again
 (a job that swallowed the first signal can still be stopped). On leaving, the previous handlers
-return.
+return. A signal the process ignores when entering (SIGINT of a job started in the background with
+`&`) stays ignored.
 """
 
 from __future__ import annotations
@@ -49,7 +50,10 @@ def stop_signals_raise(hold_seconds: float = HOLD_SECONDS) -> Iterator[None]:
             raise KeyboardInterrupt
         raise Terminated(signum)
 
-    previous = {signum: signal.signal(signum, handler) for signum in (signal.SIGTERM, signal.SIGINT)}
+    # a signal this process ignores (SIGINT of a job started in the background) stays ignored, as Python's own
+    # KeyboardInterrupt handler leaves it
+    previous = {signum: signal.signal(signum, handler) for signum in (signal.SIGTERM, signal.SIGINT)
+                if signal.getsignal(signum) is not signal.SIG_IGN}
     try:
         yield
     finally:

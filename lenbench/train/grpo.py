@@ -32,6 +32,7 @@ from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 from trl import GRPOConfig, GRPOTrainer
 
 from lenbench.config import TrainerConfig
+from lenbench.data.prompts import encode_prompts
 from lenbench.errors import ConfigError, check_range
 from lenbench.models import resolve_device
 from lenbench.train.checkpoints import HOOK_STATE_FILE, JOB_FILE, write_json_atomic
@@ -91,6 +92,13 @@ class LenbenchGRPOTrainer(GRPOTrainer):
         alive = release_engine(generation)
         if alive is not None:  # server mode holds no engine here
             log_memory("rollout engine released", alive)
+
+    def _tokenize_prompts(self, prompts: list):
+        """Text prompts as evaluation encodes them (lenbench.data.prompts.encode_prompts: no special tokens
+        on top of the chat template's); TRL's own adds them (a second BOS with R1-Distill's tokenizer)."""
+        if prompts and isinstance(prompts[0], str):
+            return encode_prompts(self.processing_class, prompts), None, {}
+        return super()._tokenize_prompts(prompts)
 
     def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):
         rewards = super()._calculate_rewards(inputs, prompts, completions, completion_ids_list)
