@@ -77,6 +77,29 @@ def test_policy_entropies_are_the_next_token_entropies_at_the_temperature():
     assert policy_entropies(model, batch, 0.5)[0].tolist() == pytest.approx(expected, abs=1e-6)
 
 
+def test_policy_entropies_in_passes_under_a_logit_budget_equal_one_pass():
+    from transformers import Qwen2Config, Qwen2ForCausalLM
+
+    from lenbench.train.iapo import policy_entropies
+
+    torch.manual_seed(0)
+    model = Qwen2ForCausalLM(Qwen2Config(vocab_size=97, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                                         num_key_value_heads=1, intermediate_size=32)).eval()
+    rows, width = 5, 7
+    batch = {"prompt_ids": torch.randint(0, 97, (rows, 3)), "prompt_mask": torch.tensor([[0, 1, 1]] * rows),
+             "completion_ids": torch.randint(0, 97, (rows, width)), "completion_mask": torch.ones(rows, width)}
+    whole = policy_entropies(model, batch, 0.7)
+    calls = []
+    model.register_forward_pre_hook(lambda module, args, kwargs: calls.append(kwargs["input_ids"].shape[0]),
+                                    with_kwargs=True)
+    budget = 2 * (width + 1) * 97  # two rollouts' logits per pass
+    assert torch.allclose(policy_entropies(model, batch, 0.7, budget), whole, atol=1e-6)
+    assert calls == [2, 2, 1]
+    calls.clear()
+    assert torch.allclose(policy_entropies(model, batch, 0.7, 1), whole, atol=1e-6)  # under one row: one at a time
+    assert calls == [1] * rows
+
+
 @pytest.mark.parametrize(
     "changes, message",
     [

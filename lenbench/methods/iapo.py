@@ -52,6 +52,10 @@ class IAPOMethodConfig(MethodConfig):
     tokens between them (1: every prefix)."""
     probe_batch: int = 256
     """Probe sequences per forward pass (bounds probe memory)."""
+    logits_per_pass: int = 2**28
+    """Most logits (rollouts x positions x vocabulary) one no-grad pass of the policy may produce when the
+    policy entropies are computed: as many rollouts at a time as fit, at least one (2**28 = 1 GiB of
+    float32; 64 rollouts of 4,097 positions over a 151,936-token vocabulary would need 40e9 at once)."""
     eps: float = 1e-8
     """eps in the z-score denominators."""
 
@@ -62,6 +66,7 @@ class IAPOMethodConfig(MethodConfig):
         check_range("method.entropy_weight", self.entropy_weight, low=0.0)
         check_range("method.stride", self.stride, low=1)
         check_range("method.probe_batch", self.probe_batch, low=1)
+        check_range("method.logits_per_pass", self.logits_per_pass, low=1)
         check_range("method.eps", self.eps, low=0.0, low_inclusive=False)
 
 

@@ -49,15 +49,26 @@ def suffix_ids(tokenizer, suffix: str, field: str = "method.answer_suffix") -> l
     return ids
 
 
-def policy_entropies(model, batch: dict, temperature: float) -> torch.Tensor:
-    """Next-token entropy (B, T) of the policy at each completion position (no grad)."""
+def policy_entropies(model, batch: dict, temperature: float, logits_per_pass: int | None = None) -> torch.Tensor:
+    """Next-token entropy (B, T) of the policy at each completion position (no grad), computed on as many
+    rollouts per pass as keep the logits within `logits_per_pass` (None: all at once)."""
     ids = torch.cat([batch["prompt_ids"], batch["completion_ids"]], dim=1)
     mask = torch.cat([batch["prompt_mask"], batch["completion_mask"]], dim=1)
     positions = (mask.cumsum(dim=1) - 1).clamp(min=0)
     width = batch["completion_ids"].shape[1]
+    rows = ids.shape[0]
+    if logits_per_pass is not None:
+        vocabulary = model.get_output_embeddings().weight.shape[0]
+        rows = max(1, logits_per_pass // ((width + 1) * vocabulary))
+    parts = []
     with torch.no_grad():
-        logits = model(input_ids=ids, attention_mask=mask, position_ids=positions, logits_to_keep=width + 1).logits
-    return entropy_from_logits((logits[:, :-1] / temperature).float())  # TRL's, in float32 as before
+        for start in range(0, ids.shape[0], rows):
+            part = slice(start, start + rows)
+            logits = model(input_ids=ids[part], attention_mask=mask[part], position_ids=positions[part],
+                           logits_to_keep=width + 1).logits
+            parts.append(entropy_from_logits((logits[:, :-1] / temperature).float()))  # TRL's, in float32
+            del logits
+    return torch.cat(parts)
 
 
 class IAPOHooks:
@@ -101,7 +112,8 @@ class IAPOHooks:
         in train mode checkpointed layers return no KV cache, which the probes' second pass reads.
         """
         with torch.no_grad(), disable_gradient_checkpointing(model, checkpointing_kwargs):
-            entropies = policy_entropies(model, batch, temperature) * batch["completion_mask"]
+            entropies = policy_entropies(model, batch, temperature, self.method.logits_per_pass)
+            entropies = entropies * batch["completion_mask"]
             return entropies, self.scores(model, batch, entropies)
 
     def after_scoring(self, trainer, batch, inputs):
