@@ -104,15 +104,16 @@ def probe_uncertainty(
         tails = [list(suffix) + answers[r][:-1] for r in group]
         logits = _probe_rows(model, [list(prompts[r]) + list(completions[r]) for r in group],
                              [[len(prompts[r]) + t for t in ts] for r, ts in zip(group, probed, strict=True)], tails)
+        device = logits.device  # every index on the logits' device (a GPU's, in training)
         for slot, (row, ts, tail) in enumerate(zip(group, probed, tails, strict=True)):
             length = len(tail)
-            starts = torch.arange(len(ts)) * length
+            starts = torch.arange(len(ts), device=device) * length
             if estimator == "early_exit":
                 values = entropy_from_logits(logits[slot, starts + length - 1].float()).tolist()
             else:
-                answer = torch.tensor(answers[row])
+                answer = torch.tensor(answers[row], device=device)
                 # probe j: query j * length + len(suffix) - 1 + a predicts answer token a
-                index = starts.unsqueeze(1) + len(suffix) - 1 + torch.arange(len(answer)).unsqueeze(0)
+                index = starts.unsqueeze(1) + len(suffix) - 1 + torch.arange(len(answer), device=device).unsqueeze(0)
                 logp = torch.log_softmax(logits[slot, index.flatten()], dim=-1)
                 picked = logp.gather(1, answer.repeat(len(ts)).unsqueeze(1)).view(len(ts), len(answer))
                 values = (-picked.sum(dim=1)).tolist()
