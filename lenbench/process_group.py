@@ -36,6 +36,12 @@ def launcher_tasks() -> int:
     return nodes * per_node
 
 
+def is_main_process() -> bool:
+    """False in the other processes of a multi-process launch (torchrun, `accelerate launch`, a Submitit job
+    of several tasks: RANK > 0); they share the main process's MLflow run and output directory."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
 def processes() -> int:
     """Processes of this job: WORLD_SIZE inside a launch (torchrun, accelerate, exported Submitit
     tasks), else the tasks its Hydra launcher will start (so checks made before submitting count them)."""

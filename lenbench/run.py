@@ -189,9 +189,10 @@ def main(cfg: DictConfig) -> tuple[float, float]:
         # a full disk: OSError ENOSPC from Python's own writes, other errors from libraries' (torch.save:
         # "RuntimeError: unexpected pos"), so the free space of the output directory decides
         no_space = isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT)
-        if not (no_space or disk_full(job_output_dir())):
+        out_dir = job_output_dir()
+        if not (no_space or disk_full(out_dir)):
             raise
-        stop_mid_run(f"no space left on the device of {job_output_dir()} ({type(error).__name__}: "
+        stop_mid_run(f"no space left on the device of {out_dir} ({type(error).__name__}: "
                      f"{' '.join(str(error).split())[:200]}); the job's MLflow run (if it had started) was "
                      "ended FAILED")
 

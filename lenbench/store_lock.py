@@ -10,13 +10,14 @@ twice) would write their checkpoints into each other's: the second is refused.
 
 from __future__ import annotations
 
-import os
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 
 from filelock import FileLock, Timeout
 
 from lenbench.errors import ConfigError
+from lenbench.process_group import is_main_process
 
 
 def sqlite_path(uri: str) -> Path | None:
@@ -44,26 +45,22 @@ def store_setup_lock(uri: str, timeout: float = 600) -> AbstractContextManager:
 OUTPUT_DIR_LOCK = ".lenbench.lock"
 
 
-class output_dir_lock:  # noqa: N801 - used as a context manager, like FileLock
+@contextmanager
+def output_dir_lock(out_dir: Path) -> Iterator[None]:
     """Hold `<out_dir>/.lenbench.lock` while a job runs; a ConfigError at once when another job holds it.
     Only the main process of a multi-process launch locks (the others share its directory)."""
-
-    def __init__(self, out_dir: Path):
-        self.out_dir = out_dir
-        self.lock: FileLock | None = None
-
-    def __enter__(self) -> None:
-        if int(os.environ.get("RANK", "0")) != 0:
-            return
-        self.out_dir.mkdir(parents=True, exist_ok=True)
-        path = self.out_dir / OUTPUT_DIR_LOCK
-        self.lock = FileLock(str(path), timeout=0)
-        try:
-            self.lock.acquire()
-        except Timeout:
-            raise ConfigError(f"another job is running in {self.out_dir} (it holds {path}); wait for it to end, or "
-                              "give this one another directory (hydra.run.dir)") from None
-
-    def __exit__(self, *exc) -> None:
-        if self.lock is not None:
-            self.lock.release()
+    if not is_main_process():
+        yield
+        return
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / OUTPUT_DIR_LOCK
+    lock = FileLock(str(path), timeout=0)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise ConfigError(f"another job is running in {out_dir} (it holds {path}); wait for it to end, or give this "
+                          "one another directory (hydra.run.dir)") from None
+    try:
+        yield
+    finally:
+        lock.release()

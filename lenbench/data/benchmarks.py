@@ -287,7 +287,8 @@ def load_split(cfg: DatasetConfig, split: str) -> tuple[list[dict], int]:
 def keep_difficulties(problems: list[dict], levels: list[int], field: str, path: Path) -> list[dict]:
     """The problems at one of `levels`; a ConfigError naming `field` and the levels the file has when
     none is."""
-    kept = [p for p in problems if p["difficulty"] in set(levels)]
+    wanted = set(levels)
+    kept = [p for p in problems if p["difficulty"] in wanted]
     if problems and not kept:
         present = sorted(Counter(p["difficulty"] for p in problems).items())
         raise ConfigError(f"{field}={list(levels)} keeps no problem of {path}; its levels (problems): "

@@ -10,7 +10,6 @@ on the store ends it KILLED (lenbench.tracking.liveness).
 from __future__ import annotations
 
 import logging
-import os
 import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -23,6 +22,7 @@ from mlflow.exceptions import MlflowException
 
 from lenbench.config import TrackingConfig
 from lenbench.errors import StoreFailed
+from lenbench.process_group import is_main_process
 from lenbench.store_lock import store_setup_lock
 from lenbench.tracking.datasets import DataInput, log_inputs
 from lenbench.tracking.liveness import end_dead_runs, heartbeat, liveness_tags
@@ -42,11 +42,6 @@ def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
         else:
             flat[name] = value if isinstance(value, (int, float, str, bool)) else str(value)
     return flat
-
-
-def is_main_process() -> bool:
-    """False in the other processes of a multi-GPU launch (`accelerate launch`: RANK > 0)."""
-    return int(os.environ.get("RANK", "0")) == 0
 
 
 @contextmanager

@@ -89,10 +89,6 @@ def missing_parts(checkpoint: Path) -> list[str]:
     return missing
 
 
-def is_complete(checkpoint: Path) -> bool:
-    return not missing_parts(checkpoint)
-
-
 def settings_differences(checkpoint: Path, settings: dict[str, str]) -> list[str]:
     """`key: checkpoint's value -> this job's` for each result-changing setting that differs."""
     saved = _json_object(checkpoint / JOB_FILE) or {}
@@ -108,11 +104,11 @@ def complete_checkpoints(folders: list[Path]) -> list[Path]:
     found = []
     for folder in folders:
         for checkpoint in map(Path, sort_checkpoints(str(folder))):
-            if is_complete(checkpoint):
-                found.append(checkpoint)
-            else:
+            if missing := missing_parts(checkpoint):
                 logger.warning("skipping %s: incomplete (no %s; the job stopped while saving it)", checkpoint,
-                               ", no ".join(missing_parts(checkpoint)))
+                               ", no ".join(missing))
+            else:
+                found.append(checkpoint)
     return found
 
 
