@@ -55,11 +55,15 @@ def test_micro_experiment_overrides_groups(compose):
         ("model.num_heads=3", "model.num_heads", "divide"),
         ("model.dtype=float8", "model.dtype", "'float32'"),
         ("dataset.number_max=20", "dataset.number_max", ">= 22"),
+        ("tracking.server_retries=-1", "tracking.server_retries", "in [0, 10]"),
+        ("tracking.server_retries=11", "tracking.server_retries", "in [0, 10]"),
+        ("tracking.server_timeout_seconds=0", "tracking.server_timeout_seconds", ">= 1"),
+        ("method=iapo method.logits_per_pass=0", "method.logits_per_pass", ">= 1"),
     ],
 )
 def test_out_of_range_values_name_field_and_allowed(compose, override, field, allowed):
     with pytest.raises(ConfigError) as error:
-        load_run_config(compose(override))
+        load_run_config(compose(*override.split()))
     assert field in str(error.value) and allowed in str(error.value)
 
 
