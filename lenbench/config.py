@@ -301,7 +301,9 @@ class ModelConfig:
     cache_dir: str = "~/.cache/lenbench"
     """Where built base models are kept, keyed by a hash of the testbed and SFT settings."""
     dtype: str = "float32"
-    """Parameter dtype: float32, bfloat16 or float16."""
+    """Parameter dtype for evaluation and inference: float32, bfloat16 or float16. Training always holds
+    float32 weights (lenbench.models.MASTER_DTYPE; trainer.bf16 computes in bfloat16 over them), keeps the
+    trained policy in float32 and casts it to this dtype for evaluation."""
     device: str = "auto"
     """Where the policy runs: `auto` (cuda when available, else cpu), `cpu` or `cuda` (checked to
     exist before any compute)."""

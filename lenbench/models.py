@@ -110,6 +110,20 @@ def require_cuda(setting: str) -> None:
         )
 
 
+def check_deepspeed() -> None:
+    """ConfigError when `accelerate launch` runs this job under DeepSpeed (conf/accelerate/zero2.yaml,
+    zero3.yaml export ACCELERATE_USE_DEEPSPEED=true) and DeepSpeed is not installed: accelerate would
+    fail only when the trainer is built, after the model is loaded."""
+    import importlib.util
+
+    if os.environ.get("ACCELERATE_USE_DEEPSPEED", "false").lower() != "true":
+        return
+    if importlib.util.find_spec("deepspeed") is None:
+        raise ConfigError("accelerate launch with a DeepSpeed config (distributed_type: DEEPSPEED, e.g. "
+                          "conf/accelerate/zero2.yaml or zero3.yaml) needs DeepSpeed, which is not installed: "
+                          "pip install 'lenbench[deepspeed]', or launch with conf/accelerate/ddp.yaml")
+
+
 def check_runtime(run: RunConfig) -> None:
     """Fail fast (before any compute) when this machine cannot run the config: model.device=cuda,
     trainer.bf16 (training methods only), vLLM rollouts and evaluation (the build for this machine,
@@ -120,6 +134,8 @@ def check_runtime(run: RunConfig) -> None:
     if run.model.device == "cuda":
         require_cuda("model.device=cuda")
     trains = METHODS[run.method.name].trains
+    if trains:
+        check_deepspeed()
     if trains and run.trainer.bf16:
         require_cuda("trainer.bf16=true")
         if run.model.device == "cpu":
@@ -201,7 +217,19 @@ def load_model(path: Path, dtype: str = "float32", device: str = "auto", trust_r
     return network.to(resolve_device(device)), tokenizer
 
 
-def load_policy(run: RunConfig, path: Path):
-    """The run's starting policy from `path` with model.dtype, model.device and model.trust_remote_code."""
+MASTER_DTYPE = "float32"
+"""The dtype of weights being trained, whatever model.dtype: AdamW's updates at RL learning rates (1e-6)
+are far below a bfloat16 weight's resolution (8 significant bits) and round away; with trainer.bf16 the
+forward and backward passes still compute in bfloat16 (mixed precision autocast)."""
+
+
+def load_policy(run: RunConfig, path: Path, training: bool = False):
+    """The run's starting policy from `path` with model.device and model.trust_remote_code; in model.dtype,
+    or in MASTER_DTYPE when `training` (cast to model.dtype for evaluation afterwards: serving_dtype)."""
     model: ModelConfig = run.model
-    return load_model(path, model.dtype, model.device, model.trust_remote_code)
+    return load_model(path, MASTER_DTYPE if training else model.dtype, model.device, model.trust_remote_code)
+
+
+def serving_dtype(run: RunConfig, network) -> None:
+    """Cast a trained policy (MASTER_DTYPE) to model.dtype, in place, for evaluation."""
+    network.to(getattr(torch, run.model.dtype))

@@ -107,7 +107,7 @@ def run_job(cfg: DictConfig) -> tuple[float, float]:
 
 def train_evaluate_record(cfg: DictConfig, out_dir: Path) -> tuple[float, float]:
     """run_job's work in its (locked) output directory."""
-    from lenbench.models import load_policy, policy_path
+    from lenbench.models import load_policy, policy_path, serving_dtype
     from lenbench.registry import METHODS
 
     job = preflight(cfg, out_dir=out_dir)  # here, on the machine that computes
@@ -142,14 +142,16 @@ def train_evaluate_record(cfg: DictConfig, out_dir: Path) -> tuple[float, float]
     yaml = OmegaConf.to_yaml(cfg, resolve=True)
     with tracked_run(run.tracking, name, resolved, tags, yaml, task_inputs(run.dataset, data)) as active:
         path = policy_path(run)
-        model, tokenizer = load_policy(run, path)
         trains = METHODS[run.method.name].trains
+        model, tokenizer = load_policy(run, path, training=trains)
         if trains:
             model = recipe.train(model, tokenizer, out_dir)
         if active is None:  # another process of a multi-GPU launch: rank 0 evaluates and records
             return float("nan"), float("nan")
         set_tag("base_model", str(path))
         saved = keep_policy(model, tokenizer, out_dir / "model", run) if trains and run.trainer.save_model else None
+        if trains:  # kept as trained (float32 master weights); evaluated in model.dtype
+            serving_dtype(run, model)
         if data.skipped:
             log_metrics({"data/skipped_rows": data.skipped})
         prompts = recipe.eval_data()

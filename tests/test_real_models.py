@@ -5,6 +5,7 @@ import json
 import os
 import shutil
 import socket
+import sys
 from pathlib import Path
 
 import pytest
@@ -338,6 +339,19 @@ def test_gpu_settings_without_cuda_name_the_field(compose_in, overrides, setting
     run = load_run_config(compose_in(*overrides))
     with pytest.raises(ConfigError, match=f"{setting} needs a CUDA GPU, but none is available"):
         check_runtime(run)
+
+
+def test_a_deepspeed_launch_without_deepspeed_names_the_extra_before_compute(compose_in, monkeypatch):
+    """conf/accelerate/zero2.yaml and zero3.yaml: `accelerate launch` exports ACCELERATE_USE_DEEPSPEED=true; without
+    DeepSpeed installed, accelerate would fail only when the trainer is built, after the model is loaded."""
+    monkeypatch.setitem(sys.modules, "deepspeed", None)  # as if not installed (find_spec answers None)
+    monkeypatch.setenv("ACCELERATE_USE_DEEPSPEED", "true")
+    expected = r"needs DeepSpeed, which is not installed: pip install 'lenbench\[deepspeed\]'"
+    with pytest.raises(ConfigError, match=expected):
+        check_runtime(load_run_config(compose_in("method=grpo")))
+    check_runtime(load_run_config(compose_in("method=base")))  # evaluation alone builds no trainer
+    monkeypatch.setenv("ACCELERATE_USE_DEEPSPEED", "false")
+    check_runtime(load_run_config(compose_in("method=grpo")))
 
 
 def test_cpu_defaults_pass_the_runtime_checks(compose_in):
