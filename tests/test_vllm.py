@@ -161,3 +161,29 @@ def test_thinkprune_stage_limit_reaches_vllm_sampling(cli, tmp_path):
     longest = {m.step: m.value for m in client.get_metric_history(run.info.run_id, "train/completions/max_length")}
     # the micro model rarely stops by itself: without the limit reaching vLLM, step 2 would run to 48 tokens
     assert longest[1] <= 40 and longest[2] == 8
+
+
+def test_the_run_seed_reaches_colocated_rollout_sampling(compose, tmp_path):
+    """vLLM reseeds torch's generators with TRL's process index when a colocated engine starts (issue 26 defect 7):
+    runs with different seeds then sample from one random stream. Same prompts, temperature 1: seeds 3 and 4 must
+    sample differently, as two seeds' evaluations do."""
+    from vllm import SamplingParams
+
+    from lenbench.models import load_policy, policy_path
+    from lenbench.testbed.data import load_testbed
+    from lenbench.train.grpo import build_trainer
+
+    def sample(seed: int, folder) -> list[list[int]]:
+        run = load_run_config(compose("+experiment=micro", "method=grpo", "trainer.use_vllm=true", f"seed={seed}"))
+        model, tokenizer = load_policy(run, policy_path(run), training=True)
+        no_reward = [lambda completions, **_: [0.0] * len(completions)]
+        trainer = build_trainer(run, model, tokenizer, load_testbed(run.dataset).train, no_reward, folder)
+        prompts = [{"prompt_token_ids": tokenizer(f"compute {a} + {a} * 3 <think>")["input_ids"]} for a in range(2, 8)]
+        try:
+            outputs = trainer.vllm_generation.llm.generate(prompts, SamplingParams(temperature=1.0, max_tokens=24),
+                                                           use_tqdm=False)
+            return [list(o.outputs[0].token_ids) for o in outputs]
+        finally:
+            trainer.release_rollout_engine()
+
+    assert sample(3, tmp_path / "seed3") != sample(4, tmp_path / "seed4")

@@ -62,13 +62,14 @@ class LenbenchGRPOTrainer(GRPOTrainer):
     """GRPOTrainer with method hooks around reward calculation and advantage computation."""
 
     def __init__(self, *args, hooks: MethodHooks | None = None, settings: dict[str, str] | None = None, **kwargs):
-        from lenbench.train.vllm_rollouts import adapt_colocated_engine
+        from lenbench.train.vllm_rollouts import adapt_colocated_engine, reseed_after_engine
 
         self.hooks = hooks
         self.settings = settings
         """The job's result-changing settings, saved with each checkpoint (lenbench.train.checkpoints)."""
         super().__init__(*args, **kwargs)
         adapt_colocated_engine(self)
+        reseed_after_engine(self)
         if getattr(getattr(self, "vllm_generation", None), "llm", None) is not None:
             from lenbench.vllm_runtime import log_memory
 

@@ -11,11 +11,19 @@ new values (without that, measured: 0 of 8 greedy completions matched the update
 8 of 8: tests/test_vllm.py). TRL's engine runs at
 vLLM's automatic dtype (bfloat16 for a float32 policy); TRL's importance-sampling correction
 (on by default) accounts for the difference between the sampling and the trained policy.
+
+Seeds: a colocated engine runs in the training process and samples from torch's global generators,
+and when it starts vLLM reseeds them with TRL's `seed=process_index // tensor_parallel_size`,
+replacing the run's seed: every run of a seed sweep would sample from the same random stream.
+`reseed_after_engine` seeds them again from the run's seed (one seed per tensor-parallel group, whose
+processes must sample alike).
 """
 
 from __future__ import annotations
 
 import types
+
+import numpy as np
 
 
 def sync_weights_by_reload(generation) -> None:
@@ -38,3 +46,23 @@ def adapt_colocated_engine(trainer) -> None:
     if generation is None or generation.mode != "colocate" or not engine_on_cpu():
         return
     generation.sync_weights = types.MethodType(sync_weights_by_reload, generation)
+
+
+def rollout_seed(seed: int, group: int) -> int:
+    """The sampling seed of one rollout engine: distinct for every (run seed, tensor-parallel group) pair,
+    unlike seed + group (seed 1's second group would sample as seed 2's first)."""
+    return int(np.random.SeedSequence([seed, group]).generate_state(1)[0])
+
+
+def reseed_after_engine(trainer) -> int | None:
+    """Seed torch's (and Python's, NumPy's) generators from the run's seed after TRL's colocated engine
+    started (vLLM reset them to the process index); returns the seed, None without a colocated engine."""
+    from transformers import set_seed
+
+    generation = getattr(trainer, "vllm_generation", None)
+    if generation is None or generation.mode != "colocate":
+        return None
+    group = trainer.accelerator.process_index // generation.tensor_parallel_size
+    seed = rollout_seed(trainer.args.seed, group)
+    set_seed(seed)
+    return seed
