@@ -17,7 +17,7 @@ from transformers.utils import SAFE_WEIGHTS_INDEX_NAME, SAFE_WEIGHTS_NAME, WEIGH
 
 from lenbench.config import ModelConfig, RunConfig
 from lenbench.errors import ConfigError, check_writable_dir
-from lenbench.process_group import processes
+from lenbench.process_group import check_deepspeed, processes
 from lenbench.testbed.base_model import MARKER, base_model_dir, check_cached_model, ensure_base_model
 
 
@@ -108,20 +108,6 @@ def require_cuda(setting: str) -> None:
             f"{setting} needs a CUDA GPU, but none is available (torch {torch.__version__}, {build}); "
             "run it on a GPU machine or drop the setting"
         )
-
-
-def check_deepspeed() -> None:
-    """ConfigError when `accelerate launch` runs this job under DeepSpeed (conf/accelerate/zero2.yaml,
-    zero3.yaml export ACCELERATE_USE_DEEPSPEED=true) and DeepSpeed is not installed: accelerate would
-    fail only when the trainer is built, after the model is loaded."""
-    import importlib.util
-
-    if os.environ.get("ACCELERATE_USE_DEEPSPEED", "false").lower() != "true":
-        return
-    if importlib.util.find_spec("deepspeed") is None:
-        raise ConfigError("accelerate launch with a DeepSpeed config (distributed_type: DEEPSPEED, e.g. "
-                          "conf/accelerate/zero2.yaml or zero3.yaml) needs DeepSpeed, which is not installed: "
-                          "pip install 'lenbench[deepspeed]', or launch with conf/accelerate/ddp.yaml")
 
 
 def check_runtime(run: RunConfig) -> None:

@@ -11,6 +11,7 @@ and lenbench see the tasks as one launch: rank 0 on the first node records the M
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from lenbench.errors import ConfigError
 
@@ -40,6 +41,41 @@ def is_main_process() -> bool:
     """False in the other processes of a multi-process launch (torchrun, `accelerate launch`, a Submitit job
     of several tasks: RANK > 0); they share the main process's MLflow run and output directory."""
     return int(os.environ.get("RANK", "0")) == 0
+
+
+def check_deepspeed() -> None:
+    """ConfigError when `accelerate launch` runs this job under DeepSpeed (conf/accelerate/zero2.yaml,
+    zero3.yaml export ACCELERATE_USE_DEEPSPEED=true) and DeepSpeed is not installed: accelerate would
+    fail only when the trainer is built, after the model is loaded."""
+    import importlib.util
+
+    if os.environ.get("ACCELERATE_USE_DEEPSPEED", "false").lower() != "true":
+        return
+    if importlib.util.find_spec("deepspeed") is None:
+        raise ConfigError("accelerate launch with a DeepSpeed config (distributed_type: DEEPSPEED, e.g. "
+                          "conf/accelerate/zero2.yaml or zero3.yaml) needs DeepSpeed, which is not installed: "
+                          "pip install 'lenbench[deepspeed]', or launch with conf/accelerate/ddp.yaml")
+
+
+def shared_output_dir(resolved: Path) -> Path:
+    """The job's output directory, one for every process of a launch: the main process's.
+
+    Under torchrun / `accelerate launch` each process composes the config itself, so a run directory
+    with a time stamp (Hydra's default) resolves separately per process and may differ across them
+    (a second ticking over between their starts): checkpoints would split (transformers writes each
+    process's RNG state into its own output directory) and `trainer.resume=auto` in the other processes
+    would look for checkpoints where there are none. The process group is set up here (accelerate's
+    PartialState, which the trainer uses later) and the main process's directory broadcast."""
+    if "RANK" not in os.environ or int(os.environ.get("WORLD_SIZE", "1")) < 2:
+        return resolved
+    import torch
+    from accelerate import PartialState
+    from accelerate.utils import broadcast_object_list
+
+    check_deepspeed()  # a DeepSpeed launch sets the group up through DeepSpeed
+    PartialState(cpu=not torch.cuda.is_available())  # on CPU, as transformers sets it up: gloo (else no group)
+    chosen = broadcast_object_list([str(resolved)], from_process=0)[0]
+    return Path(chosen)
 
 
 def processes() -> int:

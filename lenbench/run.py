@@ -95,12 +95,12 @@ def keep_policy(model, tokenizer, folder: Path, run: RunConfig) -> Path:
 
 def run_job(cfg: DictConfig) -> tuple[float, float]:
     """One job end to end; every config error is raised by preflight, before any model is built."""
-    from lenbench.process_group import export_task_environment
+    from lenbench.process_group import export_task_environment, shared_output_dir
 
     task = export_task_environment()  # a Submitit job of several tasks: one process group, before any check
     if task:
         log.info("process group: %s", task)
-    out_dir = job_output_dir()
+    out_dir = shared_output_dir(job_output_dir())  # one directory for every process of a launch: rank 0's
     with output_dir_lock(out_dir):  # one job at a time in a directory (two resuming it would mix checkpoints)
         return train_evaluate_record(cfg, out_dir)
 

@@ -74,7 +74,9 @@ def test_task_function_returns_accuracy_and_tokens(compose, tmp_path, monkeypatc
 
 @pytest.mark.e2e
 def test_a_two_process_launch_trains_on_both_and_records_one_run(compose, tmp_path):
-    """torchrun (what `accelerate launch` does on GPUs): DDP over gloo on CPU; only rank 0 records."""
+    """torchrun (what `accelerate launch` does on GPUs): DDP over gloo on CPU; only rank 0 records. Each process
+    resolves the run directory itself; here they resolve different ones (as Hydra's time-stamped default does when a
+    second ticks over between the processes' starts) and must still share one: rank 0's (issue 26 defect 6)."""
     import os
     import subprocess
     import sys
@@ -88,7 +90,7 @@ def test_a_two_process_launch_trains_on_both_and_records_one_run(compose, tmp_pa
     torchrun = Path(sys.executable).with_name("torchrun")
     result = subprocess.run(
         [str(torchrun), "--nproc_per_node", "2", "-m", "lenbench.run", "+experiment=micro", "method=grpo",
-         f"hydra.run.dir={tmp_path / 'out'}"],
+         "trainer.save_steps=1", f"hydra.run.dir={tmp_path}/out-${{oc.env:RANK}}"],
         cwd=tmp_path, env={**os.environ, "PYTHONUNBUFFERED": "1"}, capture_output=True, text=True, timeout=600,
     )
     assert result.returncode == 0, result.stderr[-3000:]
@@ -97,6 +99,10 @@ def test_a_two_process_launch_trains_on_both_and_records_one_run(compose, tmp_pa
     runs = mlflow.search_runs(experiment_names=["lenbench"])
     assert len(runs) == 1 and runs.iloc[0]["status"] == "FINISHED"
     assert runs.iloc[0]["metrics.train/num_tokens"] > 0
+    assert runs.iloc[0]["tags.output_dir"] == str((tmp_path / "out-0").resolve())
+    last = sorted((tmp_path / "out-0" / "trainer").glob("checkpoint-*"))[-1]  # each process saves its RNG state
+    assert sorted(p.name for p in last.glob("rng_state*")) == ["rng_state_0.pth", "rng_state_1.pth"]
+    assert not (tmp_path / "out-1" / "trainer").exists()
 
 
 def test_a_multi_process_launch_refuses_to_build_the_testbed_model(compose, monkeypatch):
