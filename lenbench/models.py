@@ -146,6 +146,10 @@ def check_runtime(run: RunConfig) -> None:
         if run.trainer.vllm_tensor_parallel_size > 1:
             raise ConfigError(f"trainer.vllm_tensor_parallel_size={run.trainer.vllm_tensor_parallel_size} needs "
                               "CUDA GPUs; on CPU allowed: 1")
+    if run.eval.backend == "vllm" and run.eval.vllm_tensor_parallel_size > 1 and processes() > 1:
+        raise ConfigError(f"eval.vllm_tensor_parallel_size={run.eval.vllm_tensor_parallel_size} in a launch of "
+                          f"{processes()} processes: each process evaluates a share of the problems on its own "
+                          "device; allowed: 1 (tensor parallelism is for one process with several GPUs)")
     if engine_on_cpu() and run.eval.backend == "vllm" and run.eval.vllm_tensor_parallel_size > 1:
         raise ConfigError(f"eval.vllm_tensor_parallel_size={run.eval.vllm_tensor_parallel_size} needs CUDA GPUs; "
                           "on CPU allowed: 1")

@@ -37,6 +37,14 @@ def launcher_tasks() -> int:
     return nodes * per_node
 
 
+def process_seed(seed: int, group: int) -> int:
+    """The random seed of one process (or tensor-parallel group) of a run: distinct for every (run seed,
+    group) pair, unlike seed + group (seed 1's second process would draw as seed 2's first)."""
+    import numpy as np
+
+    return int(np.random.SeedSequence([seed, group]).generate_state(1)[0])
+
+
 def is_main_process() -> bool:
     """False in the other processes of a multi-process launch (torchrun, `accelerate launch`, a Submitit job
     of several tasks: RANK > 0); they share the main process's MLflow run and output directory."""

@@ -146,19 +146,23 @@ def train_evaluate_record(cfg: DictConfig, out_dir: Path) -> tuple[float, float]
         model, tokenizer = load_policy(run, path, training=trains)
         if trains:
             model = recipe.train(model, tokenizer, out_dir)
-        if active is None:  # another process of a multi-GPU launch: rank 0 evaluates and records
-            return float("nan"), float("nan")
-        set_tag("base_model", str(path))
-        saved = keep_policy(model, tokenizer, out_dir / "model", run) if trains and run.trainer.save_model else None
+        main = active is not None  # the other processes of a multi-GPU launch evaluate a share, record nothing
+        saved = None
+        if main:
+            set_tag("base_model", str(path))
+            if trains and run.trainer.save_model:
+                saved = keep_policy(model, tokenizer, out_dir / "model", run)
+            if data.skipped:
+                log_metrics({"data/skipped_rows": data.skipped})
         if trains:  # kept as trained (float32 master weights); evaluated in model.dtype
             serving_dtype(run, model)
-        if data.skipped:
-            log_metrics({"data/skipped_rows": data.skipped})
         prompts = recipe.eval_data()
         result = evaluate(
             model, tokenizer, prompts, data.grader, run.eval, run.eval_max_new_tokens, run.seed,
             model_dir=saved or (None if trains else path), trust_remote_code=run.model.trust_remote_code,
         )
+        if not main:
+            return float("nan"), float("nan")
         log_eval(result)
         extra = recipe.eval_metrics(result)
         if extra:

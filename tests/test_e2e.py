@@ -94,7 +94,7 @@ def test_a_two_process_launch_trains_on_both_and_records_one_run(compose, tmp_pa
         cwd=tmp_path, env={**os.environ, "PYTHONUNBUFFERED": "1"}, capture_output=True, text=True, timeout=600,
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    assert result.stdout.count("pass@1=") == 1  # one evaluation, by rank 0
+    assert result.stdout.count("pass@1=") == 1  # one evaluation recorded, by rank 0
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
     runs = mlflow.search_runs(experiment_names=["lenbench"])
     assert len(runs) == 1 and runs.iloc[0]["status"] == "FINISHED"
@@ -103,6 +103,22 @@ def test_a_two_process_launch_trains_on_both_and_records_one_run(compose, tmp_pa
     last = sorted((tmp_path / "out-0" / "trainer").glob("checkpoint-*"))[-1]  # each process saves its RNG state
     assert sorted(p.name for p in last.glob("rng_state*")) == ["rng_state_0.pth", "rng_state_1.pth"]
     assert not (tmp_path / "out-1" / "trainer").exists()
+
+    # issue 26 defect 8: every process evaluates a share (not rank 0 alone); greedy decoding makes the recorded
+    # figures those of one process evaluating the kept policy on all problems
+    from lenbench.eval import evaluate
+    from lenbench.models import load_model
+    from lenbench.testbed.data import load_testbed
+
+    data = load_testbed(run.dataset)
+    problems, half = len(data.eval), (len(data.eval) + 1) // 2
+    logs = result.stdout + result.stderr
+    assert f"eval: greedy: process 0 of 2 generates prompts 0-{half - 1} of {problems}" in logs
+    assert f"eval: greedy: process 1 of 2 generates prompts {half}-{problems - 1} of {problems}" in logs
+    model, tokenizer = load_model(tmp_path / "out-0" / "model")
+    alone = evaluate(model, tokenizer, data.eval, data.grader, run.eval, run.eval_max_new_tokens, run.seed)
+    for metric in ("greedy_accuracy", "greedy_tokens_mean"):
+        assert runs.iloc[0][f"metrics.eval/{metric}"] == pytest.approx(alone.summary[metric], abs=1e-9), metric
 
 
 def test_a_multi_process_launch_refuses_to_build_the_testbed_model(compose, monkeypatch):

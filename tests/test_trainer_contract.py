@@ -131,3 +131,32 @@ def test_an_invalid_grpo_config_field_stops_the_cli_before_any_model_is_loaded(c
     assert result.returncode != 0 and "Traceback" not in result.stderr
     assert "lenbench: config error: trainer.extra.mask_truncated_completion: trl.GRPOConfig" in result.stderr
     assert not (tmp_path / "mlflow.db").exists()  # no run was started
+
+
+def test_training_state_is_freed_when_training_returns(compose, tmp_path):
+    """Issue 26 defect 8: the optimizer state (two float32 copies of the policy under AdamW) outlived training while
+    the trainer was referenced (LAPO's stage 1 during stage 2, the job during evaluation), so the next vLLM engine
+    started beside it. Once train() returns, only the policy remains."""
+    import gc
+    import weakref
+
+    from transformers import TrainerCallback
+
+    class KeepWeakrefs(TrainerCallback):
+        refs: list = []
+
+        def on_train_end(self, args, state, control, optimizer=None, **kwargs):
+            self.refs = [weakref.ref(t) for s in optimizer.state.values() for t in s.values()
+                         if isinstance(t, torch.Tensor) and t.numel() > 1]
+
+    run = load_run_config(compose("+experiment=micro", "trainer.max_steps=1"))
+    data = load_testbed(run.dataset)
+    model, tokenizer = load_model(policy_path(run))
+    watcher = KeepWeakrefs()
+    trainer = build_trainer(run, model, tokenizer, data.train, [correctness_reward_func(data.grader)], tmp_path,
+                            callbacks=[watcher])
+    trainer.train()
+    gc.collect()
+    assert len(watcher.refs) >= 2 * sum(1 for p in model.parameters() if p.numel() > 1)  # exp_avg, exp_avg_sq
+    assert [ref for ref in watcher.refs if ref() is not None] == []
+    assert trainer.model is model and all(p.device.type == "cpu" for p in trainer.model.parameters())

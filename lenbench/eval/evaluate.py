@@ -22,9 +22,11 @@ from lenbench.config import EvalConfig
 from lenbench.eval.backend import Backend, Sampling
 from lenbench.eval.budgets import budget_summary, marker_ids, think_counts
 from lenbench.eval.grade import graded_rows
+from lenbench.eval.shares import SharedBackend, launch_size
 from lenbench.eval.summary import summarize
 from lenbench.eval.transformers_backend import TransformersBackend
 from lenbench.grading import Grader
+from lenbench.process_group import process_seed
 
 
 @dataclass
@@ -44,14 +46,17 @@ class EvalResult:
 def open_backend(
     model, tokenizer, cfg: EvalConfig, seed: int, model_dir: Path | None = None, trust_remote_code: bool = False
 ) -> Iterator[Backend]:
-    """The backend eval.backend names, on the policy, for the duration of the block."""
+    """The backend eval.backend names, on the policy, for the duration of the block; in a launch of several
+    processes, each generates its share of the prompts (lenbench.eval.shares)."""
+    rank, processes = launch_size()
     if cfg.backend == "vllm":
         from lenbench.eval.vllm_backend import vllm_backend
 
         with vllm_backend(model, tokenizer, cfg, seed, model_dir, trust_remote_code) as backend:
-            yield backend
+            yield SharedBackend(backend, rank, processes) if processes > 1 else backend
     else:
-        yield TransformersBackend(model, tokenizer, cfg.batch_size)
+        backend = TransformersBackend(model, tokenizer, cfg.batch_size)
+        yield SharedBackend(backend, rank, processes) if processes > 1 else backend
 
 
 def evaluate(
@@ -70,7 +75,8 @@ def evaluate(
     (the policy's directory when the model is unchanged from it; None saves the model for vLLM).
     Thinking and answer tokens are split at the grader's think-close marker (model.think_close)."""
     prompts = list(data["prompt"])
-    torch.manual_seed(seed)
+    rank, processes = launch_size()
+    torch.manual_seed(process_seed(seed, rank) if processes > 1 else seed)
     sampled_settings = Sampling(cfg.samples_per_problem, True, cfg.temperature, cfg.top_p, max_new_tokens)
     greedy_settings = Sampling(1, False, 1.0, cfg.top_p, max_new_tokens)
     with open_backend(model, tokenizer, cfg, seed, model_dir, trust_remote_code) as backend:

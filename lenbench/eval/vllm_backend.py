@@ -25,6 +25,8 @@ import torch
 from lenbench.config import EvalConfig
 from lenbench.data.prompts import encode_prompts
 from lenbench.eval.backend import Completion, Sampling
+from lenbench.eval.shares import launch_size
+from lenbench.process_group import process_seed
 from lenbench.vllm_runtime import check_vllm, eager, log_memory, prepare_engine, release_engine
 
 log = logging.getLogger(__name__)
@@ -80,6 +82,10 @@ def vllm_backend(
     import vllm
 
     device = next(model.parameters()).device
+    rank, processes = launch_size()
+    # several processes: one engine per process on its own device, in the launch's process group (as TRL's
+    # colocated rollouts), each sampling with its own seed
+    launch = {"distributed_executor_backend": "external_launcher"} if processes > 1 else {}
     with tempfile.TemporaryDirectory(prefix="lenbench-vllm-") as scratch:
         if model_dir is None:
             model_dir = Path(scratch)
@@ -93,12 +99,13 @@ def vllm_backend(
                 model=str(model_dir),
                 tokenizer=str(model_dir),
                 dtype=str(model.dtype).removeprefix("torch."),
-                seed=seed,
+                seed=process_seed(seed, rank) if processes > 1 else seed,
                 gpu_memory_utilization=cfg.vllm_gpu_memory_utilization,
                 tensor_parallel_size=cfg.vllm_tensor_parallel_size,
                 max_model_len=cfg.vllm_max_model_length,
                 trust_remote_code=trust_remote_code,
                 enforce_eager=eager(cfg.vllm_enforce_eager),
+                **launch,
             ),
             tokenizer,
         )

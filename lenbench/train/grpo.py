@@ -76,12 +76,28 @@ class LenbenchGRPOTrainer(GRPOTrainer):
             log_memory("rollout engine up")
 
     def train(self, *args, **kwargs):
-        """TRL's train; then the colocated vLLM engine (trainer.use_vllm) is released, so the next stage's
-        or the evaluation's engine never starts beside it."""
+        """TRL's train; then the colocated vLLM engine (trainer.use_vllm) and the training state are released,
+        so the next stage's or the evaluation's engine never starts beside them."""
         try:
             return super().train(*args, **kwargs)
         finally:
             self.release_rollout_engine()
+            self.release_training_state()
+
+    def release_training_state(self) -> None:
+        """Drop what only training needs (optimizer state, scheduler, the DDP / DeepSpeed wrapper and its
+        gradient buckets, the accelerator's references) and free it now, so that the next stage or the
+        evaluation (its vLLM engine above all) starts on a device that holds only the policy. The trained
+        policy stays in `self.model`."""
+        import gc
+
+        self.accelerator.free_memory()
+        self.optimizer = self.lr_scheduler = None
+        self.callback_handler.optimizer = self.callback_handler.lr_scheduler = None
+        self.model_wrapped = self.model
+        gc.collect()
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
 
     def release_rollout_engine(self) -> None:
         """Free the colocated vLLM engine of the rollouts, if any (lenbench.vllm_runtime.release_engine)."""

@@ -23,8 +23,6 @@ from __future__ import annotations
 
 import types
 
-import numpy as np
-
 
 def sync_weights_by_reload(generation) -> None:
     """TRL VLLMGeneration.sync_weights for a colocated engine on CPU: every weight in one reload."""
@@ -48,21 +46,17 @@ def adapt_colocated_engine(trainer) -> None:
     generation.sync_weights = types.MethodType(sync_weights_by_reload, generation)
 
 
-def rollout_seed(seed: int, group: int) -> int:
-    """The sampling seed of one rollout engine: distinct for every (run seed, tensor-parallel group) pair,
-    unlike seed + group (seed 1's second group would sample as seed 2's first)."""
-    return int(np.random.SeedSequence([seed, group]).generate_state(1)[0])
-
-
 def reseed_after_engine(trainer) -> int | None:
     """Seed torch's (and Python's, NumPy's) generators from the run's seed after TRL's colocated engine
     started (vLLM reset them to the process index); returns the seed, None without a colocated engine."""
     from transformers import set_seed
 
+    from lenbench.process_group import process_seed
+
     generation = getattr(trainer, "vllm_generation", None)
     if generation is None or generation.mode != "colocate":
         return None
     group = trainer.accelerator.process_index // generation.tensor_parallel_size
-    seed = rollout_seed(trainer.args.seed, group)
+    seed = process_seed(trainer.args.seed, group)
     set_seed(seed)
     return seed
