@@ -5,6 +5,7 @@ tokens/s of a model directory; and the tiny real-architecture model they run on.
     python -m lenbench.bench --iapo [--steps N] [hydra overrides...]
     python -m lenbench.bench --methods grpo,kimi,gfpo [--steps N] [hydra overrides...]
     python -m lenbench.bench --vllm [--steps N] [--eval-problems N (0: all)] [hydra overrides...]
+    python -m lenbench.bench --iapo-memory [--rollout-tokens 4096 --rollouts 2 --vocab-size 151936]
     python -m lenbench.bench --generate DIR [--batch 8 --new-tokens 64 --repeats 3 --threads N]
     python -m lenbench.bench --build-tiny DIR --data ../shared/data/benchmarks/math_train_l3to5.parquet
         [--arch qwen2|llama] [--vocab-size 4096] [--hidden 64 --layers 2 --heads 4 --kv-heads 2
@@ -18,7 +19,10 @@ on the same config and prints each IAPO step time as a ratio to GRPO's; `--metho
 for any single-stage methods, each with its own rewards and hooks. `--vllm`: the same evaluation of the
 base model on both backends (eval tokens/s, engine start-up included; pass@1 and mean tokens with 95%
 intervals over problems; the share of greedy completions that are identical) and GRPO seconds per step
-with transformers and with vLLM rollouts (trainer.use_vllm). `--generate`: tokens/s of
+with transformers and with vLLM rollouts (trainer.use_vllm). `--iapo-memory`: peak memory and seconds of
+IAPO's no-grad passes (policy entropies; the probes, per estimator) on a random Qwen2 with a real
+vocabulary, rollouts of --rollout-tokens tokens, at the method's defaults (CPU: peak RSS, each pass in a
+fresh process; CUDA: peak allocated). `--generate`: tokens/s of
 the transformers generate path on a fixed batch (greedy, exactly --new-tokens tokens per row), on
 CPU and, when available, on CUDA; CPU figures depend on torch threads and on what else runs (two
 busy processes with 2 threads each on 2 cores run ~20x slower than 1 thread each). `--build-tiny`:
@@ -209,6 +213,70 @@ def generation_throughput(model_dir: Path, *, batch: int = 8, new_tokens: int = 
     return results
 
 
+def iapo_pass_memory(kind: str, rollout_tokens: int, rollouts: int, vocab_size: int, device: str) -> dict:
+    """One of IAPO's no-grad passes (`entropies`, `early_exit` or `answer_logprob` probes) at the method's
+    defaults (logits_per_pass, probe_batch, stride 1) on a random 2-layer Qwen2 with `vocab_size` tokens:
+    `rollouts` rollouts of a 64-token prompt and `rollout_tokens` completion tokens, each ending in the
+    answer suffix and a 2-token answer. Returns peak bytes (CPU: the process's peak RSS, so run each kind in a
+    fresh process; CUDA: peak allocated), seconds and the mean value (a check that variants agree)."""
+    import resource
+
+    import torch
+    from transformers import Qwen2Config, Qwen2ForCausalLM
+
+    from lenbench.methods.iapo import IAPOMethodConfig
+    from lenbench.train.iapo import policy_entropies
+    from lenbench.train.iapo_probe import probe_uncertainty
+
+    defaults = IAPOMethodConfig()
+    torch.manual_seed(0)
+    config = Qwen2Config(vocab_size=vocab_size, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                         num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=rollout_tokens + 128,
+                         tie_word_embeddings=True)
+    model = Qwen2ForCausalLM(config).eval().to(device)
+    generator = torch.Generator().manual_seed(1)
+    suffix, eos = [5, 6, 7], 2
+    prompts = [torch.randint(10, vocab_size, (64,), generator=generator).tolist() for _ in range(rollouts)]
+    completions = [torch.randint(10, vocab_size, (rollout_tokens - 6,), generator=generator).tolist()
+                   + suffix + [42, 43, eos] for _ in range(rollouts)]
+    if device == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    started = time.perf_counter()
+    if kind == "entropies":
+        batch = {"prompt_ids": torch.tensor(prompts, device=device),
+                 "prompt_mask": torch.ones(rollouts, 64, dtype=torch.long, device=device),
+                 "completion_ids": torch.tensor(completions, device=device),
+                 "completion_mask": torch.ones(rollouts, rollout_tokens, dtype=torch.long, device=device)}
+        values = policy_entropies(model, batch, 1.0, defaults.logits_per_pass).flatten().tolist()
+    else:
+        probed = probe_uncertainty(model, prompts, completions, suffix, kind, probe_batch=defaults.probe_batch,
+                                   eos_ids={eos})
+        values = [value for row in probed for _, value in row]
+    seconds = time.perf_counter() - started
+    peak = (torch.cuda.max_memory_allocated() if device == "cuda"
+            else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+    return {"kind": kind, "peak_bytes": peak, "seconds": seconds, "mean": sum(values) / len(values)}
+
+
+def _print_iapo_memory(args) -> None:
+    import multiprocessing
+
+    import torch
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    what = "peak allocated" if device == "cuda" else "peak RSS of a fresh process"
+    print(f"IAPO no-grad passes on {device}: {args.rollouts} rollouts x (64 + {args.rollout_tokens}) tokens, "
+          f"vocabulary {args.vocab_size}, random 2-layer Qwen2; {what}")
+    for kind in ("entropies", "early_exit", "answer_logprob"):
+        call = (kind, args.rollout_tokens, args.rollouts, args.vocab_size, device)
+        if device == "cpu":
+            with multiprocessing.get_context("spawn").Pool(1) as pool:
+                row = pool.apply(iapo_pass_memory, call)
+        else:
+            row = iapo_pass_memory(*call)
+        print(f"iapo {kind}: peak {row['peak_bytes'] / 2**30:.2f} GiB, {row['seconds']:.1f} s, mean {row['mean']:.6f}")
+
+
 def _print_grpo_and_eval(args) -> None:
     import torch
 
@@ -315,6 +383,10 @@ def main(argv: list[str] | None = None) -> int:
                         "grpo,kimi,gfpo: steady seconds per step and the ratio to GRPO's")
     parser.add_argument("--vllm", action="store_true", help="compare the transformers and vLLM backends instead: "
                         "eval tokens/s, pass@1 and tokens with intervals, greedy agreement, GRPO s/step")
+    parser.add_argument("--iapo-memory", action="store_true", help="peak memory of IAPO's no-grad passes instead "
+                        "(entropies, probes) at a real vocabulary")
+    parser.add_argument("--rollout-tokens", type=int, default=4096, help="--iapo-memory: completion tokens (4096)")
+    parser.add_argument("--rollouts", type=int, default=2, help="--iapo-memory: rollouts (default 2)")
     parser.add_argument("overrides", nargs="*", help="Hydra overrides, as for lenbench.run")
     generation = parser.add_argument_group("generation tokens/s of a model directory")
     generation.add_argument("--generate", type=Path, metavar="DIR", help="time generation of the model in DIR instead")
@@ -326,7 +398,7 @@ def main(argv: list[str] | None = None) -> int:
     tiny.add_argument("--build-tiny", type=Path, metavar="DIR", help="build the tiny model into DIR instead")
     tiny.add_argument("--data", type=Path, help="math data file whose problem texts train the tokenizer")
     tiny.add_argument("--arch", choices=ARCHS, default="qwen2")
-    tiny.add_argument("--vocab-size", type=int, default=4096)
+    tiny.add_argument("--vocab-size", type=int, default=4096, help="(--iapo-memory: default 151936)")
     tiny.add_argument("--hidden", type=int, default=64)
     tiny.add_argument("--layers", type=int, default=2)
     tiny.add_argument("--heads", type=int, default=4)
@@ -335,8 +407,11 @@ def main(argv: list[str] | None = None) -> int:
     tiny.add_argument("--max-positions", type=int, default=2048)
     tiny.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
+    if args.iapo_memory and "--vocab-size" not in (argv if argv is not None else sys.argv):
+        args.vocab_size = 151936  # Qwen2's, the default of --iapo-memory
     command = (_print_tiny_build if args.build_tiny else _print_generation if args.generate
                else _print_vllm if args.vllm else _print_iapo if args.iapo
+               else _print_iapo_memory if args.iapo_memory
                else _print_methods if args.methods else _print_grpo_and_eval)
     try:
         command(args)

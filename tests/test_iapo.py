@@ -66,9 +66,9 @@ def test_policy_entropies_are_the_next_token_entropies_at_the_temperature():
     # 1 prompt token, 2 completion tokens: the logits at positions 0 and 1 predict them, the last is dropped
     logits = torch.tensor([[[0.0, 0.0, 0.0, 0.0], [math.log(3), 0.0, -1e9, -1e9], [5.0, 0.0, 0.0, 0.0]]])
 
-    def model(input_ids, attention_mask, position_ids, logits_to_keep):
-        assert logits_to_keep == 3 and position_ids.tolist() == [[0, 1, 2]]
-        return SimpleNamespace(logits=logits[:, -logits_to_keep:])
+    def model(input_ids, attention_mask, position_ids, logits_to_keep):  # logits_to_keep: the positions kept
+        assert position_ids.tolist() == [[0, 1, 2]]
+        return SimpleNamespace(logits=logits[:, logits_to_keep])
 
     batch = {"prompt_ids": torch.tensor([[1]]), "prompt_mask": torch.tensor([[1]]),
              "completion_ids": torch.tensor([[2, 3]]), "completion_mask": torch.tensor([[1, 1]])}
@@ -96,8 +96,12 @@ def test_policy_entropies_in_passes_under_a_logit_budget_equal_one_pass():
     assert torch.allclose(policy_entropies(model, batch, 0.7, budget), whole, atol=1e-6)
     assert calls == [2, 2, 1]
     calls.clear()
-    assert torch.allclose(policy_entropies(model, batch, 0.7, 1), whole, atol=1e-6)  # under one row: one at a time
-    assert calls == [1] * rows
+    # under one rollout's logits: one rollout at a time, in chunks of positions continuing a KV cache
+    assert torch.allclose(policy_entropies(model, batch, 0.7, 3 * 97), whole, atol=1e-6)
+    assert calls == [1] * (rows * 4)  # 10 positions in chunks of 3
+    calls.clear()
+    assert torch.allclose(policy_entropies(model, batch, 0.7, 1), whole, atol=1e-6)  # one position per pass
+    assert calls == [1] * (rows * 10)
 
 
 @pytest.mark.parametrize(
@@ -118,12 +122,13 @@ def test_iapo_config_bad_values(changes, message):
         IAPOMethodConfig(**changes).validate()
 
 
-def _tiny_llama():
+def _tiny_llama(attention: str = "sdpa"):
     from transformers import LlamaConfig, LlamaForCausalLM
 
     torch.manual_seed(0)
     config = LlamaConfig(vocab_size=24, hidden_size=16, intermediate_size=32, num_hidden_layers=2,
-                         num_attention_heads=2, max_position_embeddings=64, pad_token_id=0)
+                         num_attention_heads=2, max_position_embeddings=64, pad_token_id=0,
+                         attn_implementation=attention)
     return LlamaForCausalLM(config).eval()
 
 
@@ -136,17 +141,20 @@ def test_find_answer():
     assert find_answer([5, 6, 7, 2], [6, 7], {2}) is None  # suffix but no answer
 
 
+@pytest.mark.parametrize("attention", ["sdpa", "eager"])
+@pytest.mark.parametrize("probe_batch", [3, 64])  # 3: each rollout's 7 probes in 3 passes over one cache; 64: one
 @pytest.mark.parametrize("estimator, stride", [("early_exit", 1), ("early_exit", 2), ("answer_logprob", 1)])
-def test_batched_probe_matches_one_unpadded_forward_per_prefix(estimator, stride):
+def test_batched_probe_matches_one_unpadded_forward_per_prefix(estimator, stride, probe_batch, attention):
     from lenbench.train.iapo_probe import find_answer, probe_uncertainty
 
-    model = _tiny_llama()
+    model = _tiny_llama(attention)
+    assert model.config._attn_implementation == attention
     suffix, eos = [6, 7], {2}
     # prompts of different lengths, so the batched probes are left-padded differently
     prompts = [[3, 4, 5], [9, 10, 11, 12, 13, 14]]
     completions = [[15, 16, 6, 7, 8, 2], [17, 6, 7, 18, 19, 2]]
-    batched = probe_uncertainty(model, prompts, completions, suffix, estimator, stride=stride, probe_batch=3,
-                                eos_ids=eos)
+    batched = probe_uncertainty(model, prompts, completions, suffix, estimator, stride=stride,
+                                probe_batch=probe_batch, eos_ids=eos)
     for prompt, completion, probed in zip(prompts, completions, batched, strict=True):
         answer = find_answer(completion, suffix, eos) if estimator == "answer_logprob" else []
         assert [t for t, _ in probed] == probe_positions(len(completion), stride)
