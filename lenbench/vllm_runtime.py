@@ -130,8 +130,17 @@ def log_memory(event: str, alive: int | None = None) -> float:
     given: release_engine counts them); returns it in GiB."""
     rss = process_memory_gib()
     engines = f", vLLM engines alive: {alive}" if alive is not None else ""
-    log.info("vLLM %s: process memory %.2f GiB%s", event, rss, engines)
+    log.info("vLLM %s: process memory %.2f GiB%s%s", event, rss, engines, gpu_memory())
     return rss
+
+
+def gpu_memory() -> str:
+    """'; GPU memory: allocated A GiB (torch), in use on the device U GiB of T' on a CUDA machine, else ''."""
+    if not torch.cuda.is_available():
+        return ""
+    free, total = torch.cuda.mem_get_info()
+    return (f"; GPU memory: allocated {torch.cuda.memory_allocated() / 2**30:.2f} GiB (torch), in use on the device "
+            f"{(total - free) / 2**30:.2f} GiB of {total / 2**30:.1f}")
 
 
 def release_engine(owner, attribute: str = "llm") -> int | None:

@@ -8,9 +8,10 @@ wrong completions, thinking/answer tokens) come from the same completions.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -40,6 +41,9 @@ class EvalResult:
     """One row per difficulty level."""
     summary: dict[str, float]
     """Headline metrics (accuracy = pass@1 over sampled completions, tokens_mean, ...)."""
+    generation: dict[str, float] = field(default_factory=dict)
+    """How fast the completions were generated: seconds (engine start-up included) and generated tokens/s
+    (all processes of a launch together). Machine figures, not results: apart from `summary`."""
 
 
 @contextmanager
@@ -79,9 +83,12 @@ def evaluate(
     torch.manual_seed(process_seed(seed, rank) if processes > 1 else seed)
     sampled_settings = Sampling(cfg.samples_per_problem, True, cfg.temperature, cfg.top_p, max_new_tokens)
     greedy_settings = Sampling(1, False, 1.0, cfg.top_p, max_new_tokens)
+    started = time.perf_counter()
     with open_backend(model, tokenizer, cfg, seed, model_dir, trust_remote_code) as backend:
         sampled = backend.generate(prompts, sampled_settings, f"eval: {cfg.samples_per_problem} samples/problem")
         greedy = backend.generate(prompts, greedy_settings, "eval: greedy") if cfg.greedy else None
+    seconds = time.perf_counter() - started
+    generated = sum(c.tokens for per_problem in [*sampled, *(greedy or [])] for c in per_problem)
     rows = graded_rows(data, sampled, "sample", grader)
     if greedy is not None:
         rows += graded_rows(data, greedy, "greedy", grader)
@@ -97,4 +104,5 @@ def evaluate(
         [{"difficulty": k, **summarize(group), **budget_summary(group, budgets, curve=False)}
          for k, group in samples.groupby("difficulty")]
     )
-    return EvalResult(samples, by_difficulty, {**summarize(samples), **budget_summary(samples, budgets)})
+    return EvalResult(samples, by_difficulty, {**summarize(samples), **budget_summary(samples, budgets)},
+                      {"seconds": seconds, "tokens_per_second": generated / seconds if seconds > 0 else 0.0})

@@ -105,8 +105,10 @@ def log_table(frame: pd.DataFrame, artifact_path: str) -> None:
 
 
 def log_eval(result) -> None:
-    """Eval metrics (`eval/<name>`, per difficulty `eval/k<level>/<name>`) and the eval tables."""
+    """Eval metrics (`eval/<name>`, per difficulty `eval/k<level>/<name>`), the generation's speed
+    (`eval_generation/seconds`, `eval_generation/tokens_per_second`) and the eval tables."""
     mlflow.log_metrics({f"eval/{key}": value for key, value in result.summary.items()})
+    mlflow.log_metrics({f"eval_generation/{key}": value for key, value in result.generation.items()})
     for row in result.by_difficulty.to_dict("records"):
         level = int(row.pop("difficulty"))
         mlflow.log_metrics({f"eval/k{level}/{key}": value for key, value in row.items()})

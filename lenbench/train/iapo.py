@@ -100,6 +100,8 @@ class IAPOHooks:
         self.eos_ids = {tokenizer.eos_token_id} if tokenizer.eos_token_id is not None else set()
         self.correct: torch.Tensor | None = None
         self._last_end: float | None = None
+        self.scored_fraction = 0.0
+        """Share of the last batch's rollouts that got an information score."""
 
     def after_rewards(self, trainer, rewards_per_func, inputs, completion_ids):
         """Correctness of this process's rollouts (TRL gathered the rewards of every process)."""
@@ -119,6 +121,7 @@ class IAPOHooks:
             completions = [ids[:n].tolist() for ids, n in zip(batch["completion_ids"], lengths, strict=True)]
             probed = probe_uncertainty(model, prompts, completions, self.suffix, m.estimator, stride=m.stride,
                                        probe_batch=m.probe_batch, eos_ids=self.eos_ids)
+        self.scored_fraction = sum(1 for pairs in probed if pairs) / max(1, len(probed))
         gains = torch.zeros_like(entropies)
         for row, (pairs, n) in enumerate(zip(probed, lengths, strict=True)):
             if pairs:
@@ -159,6 +162,8 @@ class IAPOHooks:
                 trainer.log_hook_metric(f"iapo/score_mean_{name}", statistics.mean(values))
                 trainer.log_hook_metric(f"iapo/score_std_{name}", statistics.stdev(values))
         trainer.log_hook_metric("iapo/probe_seconds", probe_seconds)
+        # rollouts with an information score (answer_logprob scores only those that wrote the answer suffix)
+        trainer.log_hook_metric("iapo/scored_fraction", self.scored_fraction)
         if self._last_end is not None:
             trainer.log_hook_metric("iapo/probe_share", probe_seconds / (now - self._last_end))
         self._last_end = now
