@@ -169,3 +169,25 @@ def test_batched_probe_matches_one_unpadded_forward_per_prefix(estimator, stride
                 logp = torch.log_softmax(logits.float(), dim=-1)
                 expected = -sum(logp[len(context) - 1 + j, tok].item() for j, tok in enumerate(answer))
             assert value == pytest.approx(expected, abs=1e-4)
+
+
+def test_a_long_rollouts_probes_run_in_bounded_passes_with_logits_only_where_read():
+    """Issue 26 defect 1: one rollout's probes ran as one pass however many they were, with logits at every query
+    (and at every position of the rollout pass): a 16k-token rollout over a 151,936-token vocabulary needs ~100 GB.
+    Now: the rollout pass keeps one logit position; probes go in passes of at most probe_batch against one cache."""
+    from lenbench.train.iapo_probe import probe_uncertainty
+
+    model = _tiny_llama()
+    widths, kept = [], []
+
+    def record(module, args, kwargs):
+        widths.append(kwargs["input_ids"].shape[1])
+        keep = kwargs.get("logits_to_keep")
+        kept.append(keep if isinstance(keep, int) else len(keep))
+
+    model.register_forward_pre_hook(record, with_kwargs=True)
+    prompt, completion, suffix = [3, 4, 5], [15, 16, 17, 18, 19, 20, 21, 22, 6, 7, 8, 2], [6, 7]  # 13 probes
+    probed = probe_uncertainty(model, [prompt], [completion], suffix, "early_exit", probe_batch=4, eos_ids={2})
+    assert [t for t, _ in probed[0]] == list(range(13))
+    assert widths == [15, 8, 8, 8, 2]  # the rollout, then 4 + 4 + 4 + 1 probes of 2 tail tokens each
+    assert kept == [1, 4, 4, 4, 1]  # one logit per probe: its tail's last token
