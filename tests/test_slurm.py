@@ -61,7 +61,8 @@ def test_two_job_multirun_through_the_slurm_preset(cluster, tmp_path):
 # reward still spreads each group, so every step has advantages, a gradient and an all-reduce
 TWO_PROCESS = ["+experiment=micro", "method=kimi", "method.warmup_steps=0", "trainer.max_steps=3",
                "trainer.max_completion_length=120"]
-TIMING = ("train/step_time", "train/train_runtime", "train/train_samples_per_second", "train/train_steps_per_second")
+TIMING = ("train/step_time", "train/train_runtime", "train/train_samples_per_second", "train/train_steps_per_second",
+          "eval_generation/seconds", "eval_generation/tokens_per_second")
 
 
 def metric_histories(uri: str) -> tuple[object, dict[str, list[tuple[int, float]]]]:
