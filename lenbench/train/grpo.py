@@ -91,12 +91,17 @@ class LenbenchGRPOTrainer(GRPOTrainer):
         policy stays in `self.model`."""
         import gc
 
-        self.accelerator.free_memory()
+        accelerator = self.accelerator
+        if torch.cuda.is_available() or getattr(accelerator, "deepspeed_engine_wrapped", None) is not None:
+            accelerator.free_memory()  # its references dropped, DeepSpeed's engine destroyed, collected
+        else:  # CPU: the same references dropped, without a collection (~0.7 s in a process of this size)
+            accelerator._optimizers, accelerator._schedulers, accelerator._models, accelerator._dataloaders = (
+                [], [], [], [])
         self.optimizer = self.lr_scheduler = None
         self.callback_handler.optimizer = self.callback_handler.lr_scheduler = None
         self.model_wrapped = self.model
-        gc.collect()
         if torch.cuda.is_available():
+            gc.collect()
             torch.cuda.empty_cache()
 
     def release_rollout_engine(self) -> None:
