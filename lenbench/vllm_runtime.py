@@ -120,6 +120,23 @@ def prepare_engine(cfg) -> None:
         os.environ.setdefault(name, value)
 
 
+def own_rendezvous_port() -> None:
+    """Give a single-process job's colocated engine a rendezvous port of its own (MASTER_PORT, unless set).
+
+    TRL's colocated engine joins a one-process torch.distributed group at MASTER_PORT; unset, TRL takes
+    29500 when it is free at that moment, the port every torchrun / accelerate launch also defaults to:
+    two jobs started together on one machine (a parallel sweep, a launch beside a single job) then race
+    for it and one fails with EADDRINUSE. A port the OS assigns is not anyone's default. A launch of
+    several processes (RANK set) keeps the port its launcher chose."""
+    import socket
+
+    if "RANK" in os.environ or os.environ.get("MASTER_PORT", "").strip():
+        return
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        os.environ["MASTER_PORT"] = str(probe.getsockname()[1])
+
+
 def process_memory_gib() -> float:
     """Resident memory of this process, GiB (logged at each engine start and release)."""
     return psutil.Process().memory_info().rss / 2**30

@@ -354,6 +354,25 @@ def test_a_deepspeed_launch_without_deepspeed_names_the_extra_before_compute(com
     check_runtime(load_run_config(compose_in("method=grpo")))
 
 
+def test_a_single_process_colocated_engine_takes_a_port_of_its_own(monkeypatch):
+    """TRL's colocated engine takes 29500 when free, the port every torchrun / accelerate launch defaults to: two jobs
+    started together raced for it (EADDRINUSE, seen in CI). A single-process job takes a port the OS assigns."""
+    from lenbench.vllm_runtime import own_rendezvous_port
+
+    for name in ("MASTER_PORT", "RANK"):
+        monkeypatch.delenv(name, raising=False)
+    own_rendezvous_port()
+    port = int(os.environ["MASTER_PORT"])
+    assert port != 29500 and 1024 < port < 65536
+    monkeypatch.setenv("MASTER_PORT", "12345")  # the user's, or a launcher's: kept
+    own_rendezvous_port()
+    assert os.environ["MASTER_PORT"] == "12345"
+    monkeypatch.delenv("MASTER_PORT")
+    monkeypatch.setenv("RANK", "1")  # inside a launch: the launcher's rendezvous, not ours
+    own_rendezvous_port()
+    assert "MASTER_PORT" not in os.environ
+
+
 def test_cpu_defaults_pass_the_runtime_checks(compose_in):
     run = load_run_config(compose_in())
     check_runtime(run)

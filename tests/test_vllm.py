@@ -163,7 +163,7 @@ def test_thinkprune_stage_limit_reaches_vllm_sampling(cli, tmp_path):
     assert longest[1] <= 40 and longest[2] == 8
 
 
-def test_the_run_seed_reaches_colocated_rollout_sampling(compose, tmp_path):
+def test_the_run_seed_reaches_colocated_rollout_sampling(compose, tmp_path, monkeypatch):
     """vLLM reseeds torch's generators with TRL's process index when a colocated engine starts (issue 26 defect 7):
     runs with different seeds then sample from one random stream. Same prompts, temperature 1: seeds 3 and 4 must
     sample differently, as two seeds' evaluations do."""
@@ -172,6 +172,9 @@ def test_the_run_seed_reaches_colocated_rollout_sampling(compose, tmp_path):
     from lenbench.models import load_policy, policy_path
     from lenbench.testbed.data import load_testbed
     from lenbench.train.grpo import build_trainer
+
+    for name in ("MASTER_ADDR", "MASTER_PORT", "RANK", "LOCAL_RANK", "WORLD_SIZE"):  # TRL's engine sets them:
+        monkeypatch.delenv(name, raising=False)  # restored (unset) afterwards, for the jobs this worker starts later
 
     def sample(seed: int, folder) -> list[list[int]]:
         run = load_run_config(compose("+experiment=micro", "method=grpo", "trainer.use_vllm=true", f"seed={seed}"))

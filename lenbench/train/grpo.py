@@ -359,9 +359,10 @@ def build_trainer(
     `settings`: the job's result-changing settings, saved with each checkpoint."""
     trainer_cfg = run.trainer if max_steps is None else replace(run.trainer, max_steps=max_steps)
     if trainer_cfg.use_vllm and trainer_cfg.vllm_mode == "colocate":
-        from lenbench.vllm_runtime import log_memory, prepare_engine
+        from lenbench.vllm_runtime import log_memory, own_rendezvous_port, prepare_engine
 
         prepare_engine(trainer_cfg)
+        own_rendezvous_port()
         log_memory("rollout engine starting")
     return LenbenchGRPOTrainer(
         model=model,
