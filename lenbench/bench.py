@@ -297,7 +297,8 @@ def _print_grpo_and_eval(args) -> None:
     started = time.perf_counter()
     sampling = Sampling(run.eval.samples_per_problem, True, run.eval.temperature, run.eval.top_p,
                         run.eval_max_new_tokens)
-    completions = TransformersBackend(model, tokenizer, run.eval.batch_size).generate(prompts, sampling, "bench: eval")
+    completions = TransformersBackend(model, tokenizer, run.eval.batch_size, run.eval.decode_loop).generate(
+        prompts, sampling, "bench: eval")
     eval_seconds = time.perf_counter() - started
     tokens = sum(c.tokens for row in completions for c in row)
 

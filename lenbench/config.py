@@ -404,6 +404,10 @@ class TrainerConfig:
     """bf16 mixed precision (GPU only)."""
     gradient_checkpointing: bool = False
     """Recompute activations to save memory (GPU only)."""
+    decode_loop: bool = False
+    """Rollouts without vLLM through lenbench.decoding's loop, whose batch shrinks as rollouts end (false:
+    transformers' generate, which keeps finished rows to the end; the loop falls back to it for settings it does
+    not honour). Off by default until its results are checked against generate's on 3 seeds (issue 27)."""
     logging_steps: int = 1
     """Log training metrics every this many steps."""
     save_steps: int = 0
@@ -523,6 +527,10 @@ class EvalConfig:
     """Longest completion; None = trainer.max_completion_length."""
     batch_size: int = 128
     """Prompts per generate call (transformers backend; vLLM schedules its own batches)."""
+    decode_loop: bool = False
+    """transformers backend: lenbench.decoding's loop, whose batch shrinks as completions end (false:
+    transformers' generate, which keeps finished rows to the end). Off by default until its results are checked
+    against generate's on 3 seeds (issue 27)."""
     backend: str = "transformers"
     """Generation backend: `transformers` (generate, CPU or GPU) or `vllm` (vLLM's wheel on GPUs, its CPU
     build on CPU machines; same prompts, grading and metrics)."""

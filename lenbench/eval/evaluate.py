@@ -59,7 +59,7 @@ def open_backend(
         with vllm_backend(model, tokenizer, cfg, seed, model_dir, trust_remote_code) as backend:
             yield SharedBackend(backend, rank, processes) if processes > 1 else backend
     else:
-        backend = TransformersBackend(model, tokenizer, cfg.batch_size)
+        backend = TransformersBackend(model, tokenizer, cfg.batch_size, cfg.decode_loop)
         yield SharedBackend(backend, rank, processes) if processes > 1 else backend
 
 

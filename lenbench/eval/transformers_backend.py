@@ -2,6 +2,8 @@
 
 Prompts are tokenized by the policy's tokenizer without special tokens, left-padded, and generated
 `batch_size` prompts at a time; a continuation ends at its first EOS (padding after it ignored).
+With `decode_loop` (eval.decode_loop) the loop of lenbench.decoding decodes instead of `generate`:
+a finished completion leaves the batch.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import torch
 from tqdm.auto import tqdm
 
 from lenbench.data.prompts import encode_prompts
+from lenbench.decoding import decode
 from lenbench.eval.backend import Completion, Sampling
 
 
@@ -24,8 +27,8 @@ def completion_length(ids: list[int], eos_ids: set[int], max_new_tokens: int) ->
 class TransformersBackend:
     """The policy in memory, generating `batch_size` prompts per `generate` call."""
 
-    def __init__(self, model, tokenizer, batch_size: int):
-        self.model, self.tokenizer, self.batch_size = model, tokenizer, batch_size
+    def __init__(self, model, tokenizer, batch_size: int, decode_loop: bool = False):
+        self.model, self.tokenizer, self.batch_size, self.decode_loop = model, tokenizer, batch_size, decode_loop
 
     @torch.no_grad()
     def generate(self, prompts: list[str], sampling: Sampling, desc: str) -> list[list[Completion]]:
@@ -37,6 +40,14 @@ class TransformersBackend:
         for start in tqdm(range(0, len(prompts), self.batch_size), desc=desc, unit="batch"):
             chunk = prompts[start : start + self.batch_size]
             ids = encode_prompts(tokenizer, chunk)
+            if self.decode_loop:
+                continuations = decode(model, ids, num_samples=n, do_sample=sampling.do_sample,
+                                       temperature=sampling.temperature, top_p=sampling.top_p,
+                                       max_new_tokens=sampling.max_new_tokens, eos_ids=eos_ids,
+                                       pad_id=tokenizer.pad_token_id)
+                for row in continuations:
+                    results.append([self._completion(ids_, eos_ids, sampling.max_new_tokens) for ids_ in row])
+                continue
             encoded = tokenizer.pad({"input_ids": ids}, return_tensors="pt").to(model.device)
             output = model.generate(
                 **encoded,
@@ -49,11 +60,11 @@ class TransformersBackend:
             )
             generated = output[:, encoded["input_ids"].shape[1] :].tolist()
             for index in range(len(chunk)):
-                row = []
-                for ids in generated[index * n : (index + 1) * n]:
-                    tokens, truncated = completion_length(ids, eos_ids, sampling.max_new_tokens)
-                    kept = ids[:tokens]
-                    row.append(Completion(tokenizer.decode(kept, skip_special_tokens=True), tokens, truncated,
-                                          tuple(kept)))
-                results.append(row)
+                results.append([self._completion(ids, eos_ids, sampling.max_new_tokens)
+                                for ids in generated[index * n : (index + 1) * n]])
         return results
+
+    def _completion(self, ids: list[int], eos_ids: set[int], max_new_tokens: int) -> Completion:
+        tokens, truncated = completion_length(ids, eos_ids, max_new_tokens)
+        kept = ids[:tokens]
+        return Completion(self.tokenizer.decode(kept, skip_special_tokens=True), tokens, truncated, tuple(kept))

@@ -61,9 +61,12 @@ def fast_forward(sampler: Iterable, epochs: int) -> None:
 class LenbenchGRPOTrainer(GRPOTrainer):
     """GRPOTrainer with method hooks around reward calculation and advantage computation."""
 
-    def __init__(self, *args, hooks: MethodHooks | None = None, settings: dict[str, str] | None = None, **kwargs):
+    def __init__(self, *args, hooks: MethodHooks | None = None, settings: dict[str, str] | None = None,
+                 decode_loop: bool = False, **kwargs):
         from lenbench.train.vllm_rollouts import adapt_colocated_engine, reseed_after_engine
 
+        self.decode_loop = decode_loop
+        """Rollouts through lenbench.decoding's loop where TRL would call generate (trainer.decode_loop)."""
         self.hooks = hooks
         self.settings = settings
         """The job's result-changing settings, saved with each checkpoint (lenbench.train.checkpoints)."""
@@ -121,6 +124,27 @@ class LenbenchGRPOTrainer(GRPOTrainer):
         if prompts and isinstance(prompts[0], str):
             return encode_prompts(self.processing_class, prompts), None, {}
         return super()._tokenize_prompts(prompts)
+
+    def _generate_single_turn(self, prompt_ids, images, multimodal_fields, num_generations, has_tool_images=False):
+        """TRL's rollouts, but through lenbench.decoding's loop (trainer.decode_loop) where TRL would call
+        transformers' generate on text prompts under settings the loop honours."""
+        from lenbench.decoding import decode_with_config, supports
+
+        plain = (self.use_vllm or self.use_transformers_continuous_batching or images is not None
+                 or multimodal_fields or not self.decode_loop)
+        if plain or not supports(self.generation_config):
+            return super()._generate_single_turn(prompt_ids, images, multimodal_fields, num_generations,
+                                                 has_tool_images)
+        from trl.models import unwrap_model_for_generation
+
+        with (
+            unwrap_model_for_generation(self.model_wrapped, self.accelerator,
+                                        gather_deepspeed3_params=self.args.ds3_gather_for_generation,
+                                        gradient_checkpointing_kwargs=self.args.gradient_checkpointing_kwargs)
+            as unwrapped,
+            torch.no_grad(),
+        ):
+            return decode_with_config(unwrapped, prompt_ids, self.generation_config), None
 
     def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):
         rewards = super()._calculate_rewards(inputs, prompts, completions, completion_ids_list)
@@ -374,4 +398,5 @@ def build_trainer(
         callbacks=list(callbacks),
         hooks=hooks,
         settings=settings,
+        decode_loop=trainer_cfg.decode_loop,
     )
