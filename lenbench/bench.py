@@ -399,7 +399,7 @@ def main(argv: list[str] | None = None) -> int:
     tiny.add_argument("--build-tiny", type=Path, metavar="DIR", help="build the tiny model into DIR instead")
     tiny.add_argument("--data", type=Path, help="math data file whose problem texts train the tokenizer")
     tiny.add_argument("--arch", choices=ARCHS, default="qwen2")
-    tiny.add_argument("--vocab-size", type=int, default=4096, help="(--iapo-memory: default 151936)")
+    tiny.add_argument("--vocab-size", type=int, help="vocabulary size (default 4096; --iapo-memory: 151936)")
     tiny.add_argument("--hidden", type=int, default=64)
     tiny.add_argument("--layers", type=int, default=2)
     tiny.add_argument("--heads", type=int, default=4)
@@ -408,8 +408,8 @@ def main(argv: list[str] | None = None) -> int:
     tiny.add_argument("--max-positions", type=int, default=2048)
     tiny.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    if args.iapo_memory and "--vocab-size" not in (argv if argv is not None else sys.argv):
-        args.vocab_size = 151936  # Qwen2's, the default of --iapo-memory
+    if args.vocab_size is None:
+        args.vocab_size = 151936 if args.iapo_memory else 4096  # --iapo-memory: Qwen2's vocabulary
     command = (_print_tiny_build if args.build_tiny else _print_generation if args.generate
                else _print_vllm if args.vllm else _print_iapo if args.iapo
                else _print_iapo_memory if args.iapo_memory

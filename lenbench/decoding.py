@@ -3,8 +3,8 @@
 transformers' `generate` keeps a finished row in the batch until the longest one ends: with the
 testbed's completions (mean ~56 tokens, a few looping to the 160-token cap) most of each decode
 forward is spent on rows that are done. Here a row leaves the batch (and the KV cache,
-`Cache.batch_select_indices`) at its EOS. Sampling uses transformers' own temperature and top-p
-warpers, so each row samples from the distribution `generate` samples from; the random stream differs.
+`Cache.batch_select_indices`) at its EOS. Sampling uses transformers' own warpers (temperature, top-k,
+top-p, min-p), so each row samples from the distribution `generate` samples from; the random stream differs.
 """
 
 from __future__ import annotations

@@ -32,37 +32,36 @@ class TransformersBackend:
 
     @torch.no_grad()
     def generate(self, prompts: list[str], sampling: Sampling, desc: str) -> list[list[Completion]]:
-        model, tokenizer, n = self.model, self.tokenizer, sampling.num_samples
-        model.eval()
+        tokenizer = self.tokenizer
+        self.model.eval()
         eos_ids = {tokenizer.eos_token_id}
-        decoding = {"temperature": sampling.temperature, "top_p": sampling.top_p} if sampling.do_sample else {}
         results: list[list[Completion]] = []
         for start in tqdm(range(0, len(prompts), self.batch_size), desc=desc, unit="batch"):
-            chunk = prompts[start : start + self.batch_size]
-            ids = encode_prompts(tokenizer, chunk)
-            if self.decode_loop:
-                continuations = decode(model, ids, num_samples=n, do_sample=sampling.do_sample,
-                                       temperature=sampling.temperature, top_p=sampling.top_p,
-                                       max_new_tokens=sampling.max_new_tokens, eos_ids=eos_ids,
-                                       pad_id=tokenizer.pad_token_id)
-                for row in continuations:
-                    results.append([self._completion(ids_, eos_ids, sampling.max_new_tokens) for ids_ in row])
-                continue
-            encoded = tokenizer.pad({"input_ids": ids}, return_tensors="pt").to(model.device)
-            output = model.generate(
-                **encoded,
-                do_sample=sampling.do_sample,
-                num_return_sequences=n,
-                max_new_tokens=sampling.max_new_tokens,
-                pad_token_id=tokenizer.pad_token_id,
-                eos_token_id=tokenizer.eos_token_id,
-                **decoding,
-            )
-            generated = output[:, encoded["input_ids"].shape[1] :].tolist()
-            for index in range(len(chunk)):
-                results.append([self._completion(ids, eos_ids, sampling.max_new_tokens)
-                                for ids in generated[index * n : (index + 1) * n]])
+            for row in self._continuations(encode_prompts(tokenizer, prompts[start : start + self.batch_size]),
+                                           sampling, eos_ids):
+                results.append([self._completion(ids, eos_ids, sampling.max_new_tokens) for ids in row])
         return results
+
+    def _continuations(self, ids: list[list[int]], sampling: Sampling, eos_ids: set[int]) -> list[list[list[int]]]:
+        """`sampling.num_samples` generated token lists per prompt (padding after an EOS included with generate)."""
+        model, tokenizer, n = self.model, self.tokenizer, sampling.num_samples
+        if self.decode_loop:
+            return decode(model, ids, num_samples=n, do_sample=sampling.do_sample, temperature=sampling.temperature,
+                          top_p=sampling.top_p, max_new_tokens=sampling.max_new_tokens, eos_ids=eos_ids,
+                          pad_id=tokenizer.pad_token_id)
+        decoding = {"temperature": sampling.temperature, "top_p": sampling.top_p} if sampling.do_sample else {}
+        encoded = tokenizer.pad({"input_ids": ids}, return_tensors="pt").to(model.device)
+        output = model.generate(
+            **encoded,
+            do_sample=sampling.do_sample,
+            num_return_sequences=n,
+            max_new_tokens=sampling.max_new_tokens,
+            pad_token_id=tokenizer.pad_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+            **decoding,
+        )
+        generated = output[:, encoded["input_ids"].shape[1] :].tolist()
+        return [generated[index * n : (index + 1) * n] for index in range(len(ids))]
 
     def _completion(self, ids: list[int], eos_ids: set[int], max_new_tokens: int) -> Completion:
         tokens, truncated = completion_length(ids, eos_ids, max_new_tokens)

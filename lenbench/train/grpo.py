@@ -94,8 +94,8 @@ class LenbenchGRPOTrainer(GRPOTrainer):
         policy stays in `self.model`."""
         import gc
 
-        accelerator = self.accelerator
-        if torch.cuda.is_available() or getattr(accelerator, "deepspeed_engine_wrapped", None) is not None:
+        accelerator, on_gpu = self.accelerator, torch.cuda.is_available()
+        if on_gpu or getattr(accelerator, "deepspeed_engine_wrapped", None) is not None:
             accelerator.free_memory()  # its references dropped, DeepSpeed's engine destroyed, collected
         else:  # CPU: the same references dropped, without a collection (~0.7 s in a process of this size)
             accelerator._optimizers, accelerator._schedulers, accelerator._models, accelerator._dataloaders = (
@@ -103,7 +103,7 @@ class LenbenchGRPOTrainer(GRPOTrainer):
         self.optimizer = self.lr_scheduler = None
         self.callback_handler.optimizer = self.callback_handler.lr_scheduler = None
         self.model_wrapped = self.model
-        if torch.cuda.is_available():
+        if on_gpu:
             gc.collect()
             torch.cuda.empty_cache()
 
